@@ -1,0 +1,18 @@
+"""Where reusable artefacts (evaluation classifiers, pretrained models) are cached between runs.
+
+`PRIVGEN_CACHE` overrides the default `~/.cache/privgen`; tests point it at a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    root = os.environ.get("PRIVGEN_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "privgen"
+
+
+def cache_path(*parts: str) -> Path:
+    return cache_root().joinpath(*parts)

@@ -1,0 +1,59 @@
+"""`privgen data ...`: list the embedded datasets and look at images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from privgen.commands.options import ImageSize, Seed
+from privgen.data import REGISTRY, load_images
+from privgen.errors import UserError
+from privgen.report import save_image_grid
+
+app = typer.Typer(help="Datasets: the embedded ones and your own files.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_datasets() -> None:
+    """Name, kind, size, shape and classes of every embedded dataset."""
+    table = Table("name", "kind", "size", "shape", "classes", "source")
+    for entry in REGISTRY.values():
+        info = describe(entry.loader())
+        table.add_row(entry.name, entry.kind, f"{info['size']:,}", info["shape"], info["classes"], entry.source)
+    Console().print(table)
+
+
+def describe(ds: object) -> dict[str, str | int]:
+    """A one-row summary of an image dataset or a table (tables bring their own `describe`)."""
+    if hasattr(ds, "describe"):
+        return ds.describe()  # type: ignore[no-any-return]
+    names = ds.class_names  # type: ignore[attr-defined]
+    classes = f"{len(names)}: {', '.join(names)}" if len(names) <= 12 else f"{len(names)}"
+    return {"size": len(ds), "shape": "x".join(map(str, ds.shape)), "classes": classes}  # type: ignore[arg-type]
+
+
+@app.command("show")
+def show(name: str = typer.Argument(..., help="Embedded dataset name or path to image data."),
+         out: Path = typer.Option(..., "--out", help="PNG file to write."),
+         per_class: int = typer.Option(10, "--per-class", help="Images per row."),
+         image_size: int = typer.Option(None, "--image-size", help="Resize to this square size first."),
+         seed: int = Seed) -> None:
+    """Write an image grid, one row per class."""
+    if per_class <= 0:
+        raise UserError(f"--per-class must be positive, got {per_class}")
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out {out} must end in .png")
+    ds = load_images(name, image_size)
+    rng = np.random.default_rng(seed)
+    rows, labels = [], []
+    for c in range(ds.num_classes):
+        idx = np.flatnonzero(ds.y == c)
+        pick = rng.choice(idx, size=min(per_class, len(idx)), replace=False)
+        rows.append(ds.x[np.sort(pick)])
+        labels.append(ds.class_names[c])
+    save_image_grid(rows, out, labels, title=f"{ds.name} ({len(ds)} images, {ds.shape[1]}x{ds.shape[2]})")
+    print(f"wrote {out}")

@@ -1,0 +1,214 @@
+"""Run directories: config.json, metrics.json, log.jsonl, safetensors weights; every write atomic.
+
+A run directory belongs to one *kind* of run (``classifier``, ``diffusion``, ...). Opening a directory
+that holds another kind is refused unless the caller asks to overwrite, so a typo in ``--out`` cannot
+clobber a model. ``metrics.json`` is written last: its presence marks a finished run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from privgen import __version__
+from privgen.errors import UserError
+
+CONFIG = "config.json"
+METRICS = "metrics.json"
+LOG = "log.jsonl"
+
+
+def _atomic_replace(path: Path, write: Any) -> None:
+    """Write through a temp file in the same directory, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    _atomic_replace(path, write)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}); the run may be corrupted") from None
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """safetensors, never pickle: loading an untrusted checkpoint must not execute code."""
+    clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    _atomic_replace(Path(path), lambda tmp: save_file(clean, tmp, metadata=metadata))
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; the run directory is incomplete (train it again)")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{path} is not a readable safetensors file ({e}); the checkpoint is corrupted") from None
+
+
+def load_state_into(module: torch.nn.Module, path: Path) -> None:
+    """Load weights, refusing any mismatch in names or shapes (a corrupted or tampered file)."""
+    state = load_tensors(path)
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        raise UserError(
+            f"{path} does not match its config: {len(missing)} tensors missing (e.g. {missing[:2]}), "
+            f"{len(extra)} unexpected (e.g. {extra[:2]}); the checkpoint is corrupted or from another model"
+        )
+    bad = [k for k, v in state.items() if v.shape != expected[k].shape]
+    if bad:
+        k = bad[0]
+        raise UserError(
+            f"{path}: tensor {k} has shape {tuple(state[k].shape)} but the config needs "
+            f"{tuple(expected[k].shape)}; the checkpoint is corrupted or from another model"
+        )
+    module.load_state_dict(state)
+
+
+@dataclass
+class RunDir:
+    """A directory holding one run of one kind."""
+
+    path: Path
+    kind: str
+
+    @classmethod
+    def create(cls, path: Path | str, kind: str, config: dict[str, Any], overwrite: bool = False,
+               resume: bool = False) -> "RunDir":
+        """Open ``path`` for a new run of ``kind``.
+
+        An existing directory is accepted when it is empty, when it holds an unfinished run of the same
+        kind and ``resume`` is set, or when ``overwrite`` is set (it is then emptied). Call this only after
+        every input has been validated, so a bad input leaves nothing behind.
+        """
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise UserError(f"--out {path} is a file, not a directory; choose another path")
+        if path.is_dir() and any(path.iterdir()):
+            existing = describe_run(path)
+            if overwrite:
+                shutil.rmtree(path)
+            elif existing is None:
+                raise UserError(f"--out {path} exists and is not a privgen run directory; choose another path or pass --overwrite")
+            elif existing != kind:
+                raise UserError(f"--out {path} holds a {existing!r} run, not {kind!r}; choose another path or pass --overwrite")
+            elif not resume:
+                raise UserError(f"--out {path} already holds a {kind!r} run; choose another path or pass --overwrite")
+        run = cls(path, kind)
+        path.mkdir(parents=True, exist_ok=True)
+        full = {"kind": kind, "privgen_version": __version__, **config}
+        if (path / CONFIG).exists():
+            old = read_json(path / CONFIG)
+            changed = sorted(k for k in set(old) | set(full) if k not in _RESUME_FREE and old.get(k) != full.get(k))
+            if changed:
+                raise UserError(f"--out {path} holds a {kind!r} run with other options ({', '.join(changed)}); "
+                                "use the same options to resume, or pass --overwrite")
+        atomic_write_json(path / CONFIG, full)
+        return run
+
+    @classmethod
+    def open(cls, path: Path | str, kind: str | tuple[str, ...], require_finished: bool = True) -> "RunDir":
+        """Open an existing run for reading, checking that it is of the expected kind(s)."""
+        path = Path(path)
+        kinds = (kind,) if isinstance(kind, str) else kind
+        if not path.is_dir():
+            raise UserError(f"{path} does not exist or is not a directory; pass a run directory made by privgen")
+        found = describe_run(path)
+        if found is None:
+            raise UserError(f"{path} is not a privgen run directory (no {CONFIG} with a 'kind')")
+        if found not in kinds:
+            raise UserError(f"{path} holds a {found!r} run; expected {' or '.join(map(repr, kinds))}")
+        if require_finished and not (path / METRICS).exists():
+            raise UserError(f"{path} holds an unfinished {found!r} run (no {METRICS}); finish or resume it first")
+        return cls(path, found)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return read_json(self.path / CONFIG)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return read_json(self.path / METRICS)
+
+    @property
+    def finished(self) -> bool:
+        return (self.path / METRICS).exists()
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        atomic_write_json(self.path / METRICS, metrics)
+
+    def log(self, **event: Any) -> None:
+        event = {"time": round(time.time(), 3), **event}
+        with open(self.path / LOG, "a", encoding="utf-8") as f:
+            f.write(json.dumps(event, default=_json_default) + "\n")
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+
+# Options that may differ between a run and its resumption without changing the result.
+_RESUME_FREE = {"privgen_version", "quiet", "overwrite", "resume", "steps", "epochs"}
+
+
+def describe_run(path: Path) -> str | None:
+    """The kind of run stored in ``path``, or None when it is not a run directory."""
+    cfg = Path(path) / CONFIG
+    if not cfg.is_file():
+        return None
+    try:
+        data = json.loads(cfg.read_text())
+    except json.JSONDecodeError:
+        return None
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) else None
