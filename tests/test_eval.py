@@ -103,3 +103,9 @@ def test_npz_without_y_via_cli(cli, tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((3, 4, 4)))
     assert_user_error(cli("classifier", "train", "--data", tmp_path / "d.npz", "--out", tmp_path / "o"), "no array y")
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_usage_errors_exit_2(cli):
+    assert cli("classifier", "train", "--bogus", "1").code == 2
+    assert cli("no-such-command").code == 2
+    assert cli("data", "show", "digits").code == 2  # --out missing

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from privgen.commands import COMMAND_GROUPS, TOP_LEVEL
@@ -24,18 +23,12 @@ for _fn in TOP_LEVEL:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Entry point. Typer reports usage errors itself (exit 2); a `UserError` becomes one line, exit 2."""
     try:
-        rv = app(args=argv, standalone_mode=False, prog_name="privgen")
+        app(args=argv, prog_name="privgen")
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        sys.exit(1)
-    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":
