@@ -58,7 +58,7 @@ RECIPES: dict[str, Recipe] = {
                     p_uncond=0.1, checkpoint_every=1000, sample_steps=100),
     # A few seconds on a CPU: for tests only.
     "tiny8": Recipe(name="tiny8", image_size=8, channels=(8, 16), batch_size=16, steps=20, lr=2e-3,
-                    warmup_steps=2, ema_decay=0.9, checkpoint_every=5, sample_steps=4),
+                    warmup_steps=2, ema_decay=0.9, checkpoint_every=5, sample_steps=4, threads=1),
 }
 
 

@@ -97,6 +97,7 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
         torch.set_num_threads(rec.threads)
     ds = load_images(data, rec.image_size)
     split = train_test_split(ds, test_fraction, split_seed)
+    seed_everything(seed)  # the initial weights depend on the seed too
     model = new_model(rec, ds.num_classes, tuple(ds.class_names), ds.shape[0])
     config = {"data": str(data), "image_size": rec.image_size, "seed": seed, "split_seed": split_seed,
               "test_fraction": test_fraction, "device": str(dev), "steps": total, **model.config}
