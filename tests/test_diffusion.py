@@ -185,3 +185,13 @@ def test_tampered_checkpoint_and_weights(trained, tmp_path, capsys):
     png = tmp_path / "g.png"
     _assert_error(*cli(["diffusion", "sample", "--model", str(model), "--classes", "0", "--n", "2", "--steps", "2",
                         "--out", str(png)], capsys)[::2], png)
+
+
+@pytest.mark.parametrize("name", ["cpu16", "demo16", "gpu28", "tiny8"])
+def test_every_recipe_builds_and_runs(name):
+    rec = get_recipe(name)
+    model = new_model(rec, 10, tuple(str(i) for i in range(10)), 1)
+    x = torch.randn(2, 1, rec.image_size, rec.image_size)
+    with torch.no_grad():
+        eps = guided_eps(model.unet, x, 500, torch.tensor([0, 9]), 3.0, model.null_class)
+    assert eps.shape == x.shape
