@@ -109,6 +109,8 @@ def test_diffusers_loads_saved_model(trained):
     plain = UNet2DModel.from_pretrained(str(trained / "unet")).eval()
     ours = load_model(trained)
     assert plain.config.num_class_embeds == ours.num_classes + 1
+    raw = load_model(trained, weights="raw")  # un-averaged training weights from the checkpoint
+    assert any(not torch.equal(a, b) for a, b in zip(raw.unet.parameters(), ours.unet.parameters()))
     x, t, y = _inputs(ours)
     with torch.no_grad():
         assert torch.equal(plain(x, t, class_labels=y).sample, ours.unet(x, t, class_labels=y).sample)

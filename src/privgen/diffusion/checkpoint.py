@@ -87,3 +87,10 @@ def load_checkpoint(path: Path, model: nn.Module, ema: nn.Module, opt: torch.opt
     except RuntimeError as e:
         raise UserError(f"{path}: RNG state is not valid ({e}); the checkpoint is corrupted") from None
     return int(state["step"].item())
+
+
+def load_module_section(module: nn.Module, path: Path, part: str) -> None:
+    """Load one module's weights ('model' = raw training weights, 'ema') from a checkpoint, validated."""
+    state = _section(load_tensors(path), part)
+    _check(module.state_dict(), state, path, part)
+    module.load_state_dict(state)

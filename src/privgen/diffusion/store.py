@@ -90,10 +90,21 @@ def save_unet(unet: UNet2DModel, run: RunDir) -> Path:
     return path
 
 
-def load_model(path: Path | str, device: str | torch.device = "cpu") -> DiffusionModel:
-    """Load a finished diffusion run for sampling; every mismatch is a one-line UserError."""
+def load_model(path: Path | str, device: str | torch.device = "cpu", weights: str = "ema") -> DiffusionModel:
+    """Load a finished diffusion run for sampling; every mismatch is a one-line UserError.
+
+    ``weights="ema"`` (default) loads the diffusers folder; ``"raw"`` the un-averaged training weights from
+    the checkpoint (e.g. to compare with EMA, or to fine-tune from them)."""
     run = RunDir.open(path, KIND)
     model = model_from_config(run.config, run.path)
+    if weights == "raw":
+        from privgen.diffusion.checkpoint import load_module_section
+
+        load_module_section(model.unet, run.file(CHECKPOINT), "model")
+        model.unet.to(device).eval().requires_grad_(False)
+        return model
+    if weights != "ema":
+        raise UserError(f"weights must be 'ema' or 'raw', got {weights!r}")
     folder = run.file(UNET_DIR)
     weights = folder / UNET_WEIGHTS
     if not (folder / "config.json").is_file() or not weights.is_file():
