@@ -62,6 +62,14 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+def apply_threads(recipe: Recipe, device) -> None:
+    """Use the recipe's CPU thread count (1 for cpu16: on the shared 2-core box, 2 threads were ~4x slower)."""
+    import torch
+
+    if getattr(device, "type", str(device)) == "cpu" and recipe.threads > 0:
+        torch.set_num_threads(recipe.threads)
+
+
 def get_recipe(name: str, **overrides: Any) -> Recipe:
     if name not in RECIPES:
         raise UserError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")

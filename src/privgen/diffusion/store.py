@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from diffusers import UNet2DModel
 
-from privgen.diffusion.model import Recipe, build_unet
+from privgen.diffusion.model import Recipe, apply_threads, build_unet
 from privgen.errors import UserError
 from privgen.runs import RunDir, load_state_into, read_json
 
@@ -101,6 +101,7 @@ def load_model(path: Path | str, device: str | torch.device = "cpu", weights: st
         from privgen.diffusion.checkpoint import load_module_section
 
         load_module_section(model.unet, run.file(CHECKPOINT), "model")
+        apply_threads(model.recipe, torch.device(device))
         model.unet.to(device).eval().requires_grad_(False)
         return model
     if weights != "ema":
@@ -118,6 +119,7 @@ def load_model(path: Path | str, device: str | torch.device = "cpu", weights: st
         raise UserError(f"{folder}/config.json disagrees with {run.path}/config.json on {', '.join(diff)}; "
                         "the model directory is corrupted or mixed from two runs")
     load_state_into(model.unet, weights)
+    apply_threads(model.recipe, torch.device(device))
     model.unet.to(device).eval().requires_grad_(False)
     return model
 

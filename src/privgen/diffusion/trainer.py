@@ -18,7 +18,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 from privgen.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from privgen.diffusion.ema import ema_decay, ema_update
 from privgen.diffusion.loss import denoising_loss
-from privgen.diffusion.model import Recipe, get_recipe
+from privgen.diffusion.model import Recipe, apply_threads, get_recipe
 from privgen.diffusion.schedule import learning_rate, training_scheduler
 from privgen.diffusion.store import CHECKPOINT, KIND, DiffusionModel, new_model, save_unet
 from privgen.errors import UserError
@@ -93,8 +93,7 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
     rec = replace(rec, image_size=image_size or rec.image_size, **{k: v for k, v in overrides.items() if v is not None})
     total = steps if steps is not None else rec.steps
     dev = resolve_device(device)
-    if dev.type == "cpu" and rec.threads > 0:
-        torch.set_num_threads(rec.threads)
+    apply_threads(rec, dev)
     ds = load_images(data, rec.image_size)
     split = train_test_split(ds, test_fraction, split_seed)
     seed_everything(seed)  # the initial weights depend on the seed too
