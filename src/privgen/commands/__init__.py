@@ -6,12 +6,18 @@ from typing import Callable
 
 import typer
 
+from privgen.commands.bench import app as bench_app
 from privgen.commands.classifier import app as classifier_app
 from privgen.commands.data import app as data_app
 from privgen.commands.demo import demo
+from privgen.commands.diffusion import app as diffusion_app
+from privgen.commands.eval import app as eval_app
 
 COMMAND_GROUPS: dict[str, typer.Typer] = {
     "data": data_app,
     "classifier": classifier_app,
+    "diffusion": diffusion_app,
+    "eval": eval_app,
+    "bench": bench_app,
 }
 TOP_LEVEL: list[Callable] = [demo]

@@ -1,0 +1,1 @@
+"""Micro-benchmarks of privgen's compute paths (training throughput, FLOP efficiency, sampling)."""

@@ -1,0 +1,128 @@
+"""Diffusion model directories (run kind ``diffusion``): save and validated load.
+
+Layout of a finished training run ``DIR``:
+  config.json                 options, recipe, classes (privgen)
+  unet/                       EMA weights as a plain diffusers folder: ``UNet2DModel.from_pretrained(DIR/unet)``
+  checkpoint.safetensors      raw weights, EMA, optimizer, step and RNG states (for resuming / fine-tuning)
+  metrics.json, log.jsonl     written by the trainer; metrics.json marks the run finished
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import UNet2DModel
+
+from privgen.diffusion.model import Recipe, apply_threads, build_unet
+from privgen.errors import UserError
+from privgen.runs import RunDir, load_state_into, read_json
+
+KIND = "diffusion"
+UNET_DIR = "unet"
+UNET_WEIGHTS = "diffusion_pytorch_model.safetensors"
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@dataclass
+class DiffusionModel:
+    """What sampling and fine-tuning need: the UNet (EMA weights) plus the facts about its classes."""
+
+    unet: UNet2DModel
+    recipe: Recipe
+    num_classes: int
+    class_names: tuple[str, ...]
+    in_channels: int
+    config: dict[str, Any]
+
+    @property
+    def null_class(self) -> int:
+        return self.num_classes
+
+    @property
+    def image_size(self) -> int:
+        return self.recipe.image_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    def class_id(self, cls: int | str) -> int:
+        """A class given by index or name; anything else is a user error naming the valid classes."""
+        names = list(self.class_names)
+        if isinstance(cls, str) and cls in names:
+            return names.index(cls)
+        try:
+            i = int(cls)
+        except (TypeError, ValueError):
+            raise UserError(f"class {cls!r} is not one of the model's classes: {', '.join(names)}") from None
+        if not 0 <= i < self.num_classes:
+            raise UserError(f"class {i} is outside the model's classes 0..{self.num_classes - 1}")
+        return i
+
+
+def model_config(recipe: Recipe, num_classes: int, class_names: tuple[str, ...], in_channels: int) -> dict[str, Any]:
+    return {"recipe": recipe.to_dict(), "num_classes": num_classes, "class_names": list(class_names),
+            "in_channels": in_channels, "null_class": num_classes}
+
+
+def new_model(recipe: Recipe, num_classes: int, class_names: tuple[str, ...], in_channels: int,
+              extra: dict[str, Any] | None = None) -> DiffusionModel:
+    unet = build_unet(recipe, in_channels, num_classes)
+    cfg = {**model_config(recipe, num_classes, class_names, in_channels), **(extra or {})}
+    return DiffusionModel(unet, recipe, num_classes, tuple(class_names), in_channels, cfg)
+
+
+def model_from_config(cfg: dict[str, Any], where: Path) -> DiffusionModel:
+    try:
+        recipe = Recipe.from_dict(cfg["recipe"])
+        return new_model(recipe, int(cfg["num_classes"]), tuple(cfg["class_names"]), int(cfg["in_channels"]), cfg)
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{where}/config.json does not describe a diffusion model ({e}); train it again") from None
+
+
+def save_unet(unet: UNet2DModel, run: RunDir) -> Path:
+    """The EMA UNet as a diffusers folder (safetensors)."""
+    path = run.file(UNET_DIR)
+    unet.save_pretrained(str(path), safe_serialization=True)
+    return path
+
+
+def load_model(path: Path | str, device: str | torch.device = "cpu", weights: str = "ema") -> DiffusionModel:
+    """Load a finished diffusion run for sampling; every mismatch is a one-line UserError.
+
+    ``weights="ema"`` (default) loads the diffusers folder; ``"raw"`` the un-averaged training weights from
+    the checkpoint (e.g. to compare with EMA, or to fine-tune from them)."""
+    run = RunDir.open(path, KIND)
+    model = model_from_config(run.config, run.path)
+    if weights == "raw":
+        from privgen.diffusion.checkpoint import load_module_section
+
+        load_module_section(model.unet, run.file(CHECKPOINT), "model")
+        apply_threads(model.recipe, torch.device(device))
+        model.unet.to(device).eval().requires_grad_(False)
+        return model
+    if weights != "ema":
+        raise UserError(f"weights must be 'ema' or 'raw', got {weights!r}")
+    folder = run.file(UNET_DIR)
+    weights = folder / UNET_WEIGHTS
+    if not (folder / "config.json").is_file() or not weights.is_file():
+        raise UserError(f"{run.path} is incomplete: {UNET_DIR}/config.json or {UNET_DIR}/{UNET_WEIGHTS} is missing; "
+                        "train it again (or resume the run)")
+    saved = read_json(folder / "config.json")
+    expected = dict(model.unet.config)
+    diff = [k for k in ("block_out_channels", "num_class_embeds", "sample_size", "in_channels", "layers_per_block",
+                        "down_block_types") if k in saved and list(_as_list(saved[k])) != list(_as_list(expected[k]))]
+    if diff:
+        raise UserError(f"{folder}/config.json disagrees with {run.path}/config.json on {', '.join(diff)}; "
+                        "the model directory is corrupted or mixed from two runs")
+    load_state_into(model.unet, weights)
+    apply_threads(model.recipe, torch.device(device))
+    model.unet.to(device).eval().requires_grad_(False)
+    return model
+
+
+def _as_list(v: Any) -> list:
+    return list(v) if isinstance(v, (list, tuple)) else [v]

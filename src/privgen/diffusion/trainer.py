@@ -1,0 +1,135 @@
+"""The training loop: AdamW, lr warm-up + cosine, condition dropout, EMA, checkpoints and resume.
+
+``fit`` is the loop on tensors (reusable for fine-tuning with another loss); ``train`` wires data, run
+directory and saving for ``privgen diffusion train``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+
+from privgen.diffusion.checkpoint import load_checkpoint, save_checkpoint
+from privgen.diffusion.ema import ema_decay, ema_update
+from privgen.diffusion.loss import denoising_loss
+from privgen.diffusion.model import Recipe, apply_threads, get_recipe
+from privgen.diffusion.schedule import learning_rate, training_scheduler
+from privgen.diffusion.store import CHECKPOINT, KIND, DiffusionModel, new_model, save_unet
+from privgen.errors import UserError
+from privgen.progress import progress
+from privgen.runs import RunDir
+from privgen.seeding import resolve_device, seed_everything
+
+# loss_fn(unet, x, y, scheduler, generator) -> scalar; the default is the pretraining loss.
+LossFn = Callable[[UNet2DModel, torch.Tensor, torch.Tensor, DDPMScheduler, torch.Generator], torch.Tensor]
+
+
+@dataclass
+class TrainState:
+    """Raw weights, EMA copy, optimizer, step and the generator that drives every random draw."""
+
+    unet: UNet2DModel
+    ema: UNet2DModel
+    opt: torch.optim.Optimizer
+    generator: torch.Generator
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+
+
+def init_state(unet: UNet2DModel, recipe: Recipe, seed: int) -> TrainState:
+    gen = seed_everything(seed)
+    ema = copy.deepcopy(unet).requires_grad_(False).eval()
+    opt = torch.optim.AdamW(unet.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    return TrainState(unet.train(), ema, opt, gen)
+
+
+def fit(state: TrainState, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, total_steps: int, null_class: int,
+        loss_fn: LossFn | None = None, on_checkpoint: Callable[[TrainState], None] | None = None,
+        quiet: bool = False) -> TrainState:
+    """Train from state.step up to total_steps; batches are drawn with replacement from (x, y)."""
+    sched = training_scheduler()
+    if loss_fn is None:
+        def loss_fn(unet, xb, yb, s, g):  # noqa: E306
+            return denoising_loss(unet, xb, yb, s, g, recipe.p_uncond, null_class)
+    bar = progress(total=total_steps, desc="diffusion train", quiet=quiet)
+    bar.update(state.step)
+    while state.step < total_steps:
+        for group in state.opt.param_groups:
+            group["lr"] = learning_rate(state.step, recipe.lr, recipe.warmup_steps, total_steps, recipe.final_lr_fraction)
+        idx = torch.randint(0, len(x), (recipe.batch_size,), generator=state.generator)
+        loss = loss_fn(state.unet, x[idx.to(x.device)], y[idx.to(y.device)], sched, state.generator)
+        state.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if recipe.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(state.unet.parameters(), recipe.grad_clip)
+        state.opt.step()
+        ema_update(state.ema, state.unet, ema_decay(state.step, recipe.ema_decay, recipe.ema_warmup))
+        state.step += 1
+        state.losses.append(float(loss.detach()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{state.losses[-1]:.4f}")
+        if on_checkpoint is not None and (state.step % recipe.checkpoint_every == 0 or state.step == total_steps):
+            on_checkpoint(state)
+    bar.close()
+    return state
+
+
+def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str | Recipe = "cpu16",
+          image_size: int | None = None, steps: int | None = None, seed: int = 0, split_seed: int = 0,
+          test_fraction: float = 0.2, device: str = "auto", overwrite: bool = False, quiet: bool = False,
+          **overrides) -> RunDir:
+    """Pretrain on the training split of `data`; resumes from DIR's checkpoint when one exists."""
+    from privgen.data import load_images, train_test_split
+
+    if steps is not None and steps <= 0:
+        raise UserError(f"--steps must be a positive integer, got {steps}")
+    rec = recipe if isinstance(recipe, Recipe) else get_recipe(recipe)
+    rec = replace(rec, image_size=image_size or rec.image_size, **{k: v for k, v in overrides.items() if v is not None})
+    total = steps if steps is not None else rec.steps
+    dev = resolve_device(device)
+    apply_threads(rec, dev)
+    ds = load_images(data, rec.image_size)
+    split = train_test_split(ds, test_fraction, split_seed)
+    seed_everything(seed)  # the initial weights depend on the seed too
+    model = new_model(rec, ds.num_classes, tuple(ds.class_names), ds.shape[0])
+    config = {"data": str(data), "image_size": rec.image_size, "seed": seed, "split_seed": split_seed,
+              "test_fraction": test_fraction, "device": str(dev), "steps": total, **model.config}
+    out = Path(out)
+    run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
+    state = init_state(model.unet.to(dev), rec, seed)
+    ckpt = run.file(CHECKPOINT)
+    if ckpt.exists():
+        state.step = load_checkpoint(ckpt, state.unet, state.ema, state.opt, state.generator)
+        run.log(event="resumed", step=state.step)
+    x, y = split.train.tensors()
+    x, y = x.to(dev), y.to(dev)
+    start_step, t0 = state.step, time.perf_counter()
+
+    def checkpoint(s: TrainState) -> None:
+        save_checkpoint(ckpt, s.unet, s.ema, s.opt, s.step, s.generator)
+        recent = s.losses[-rec.checkpoint_every:]
+        run.log(event="checkpoint", step=s.step, loss=sum(recent) / max(len(recent), 1),
+                seconds=round(time.perf_counter() - t0, 2))
+
+    fit(state, x, y, rec, total, model.null_class, on_checkpoint=checkpoint, quiet=quiet)
+    seconds = time.perf_counter() - t0
+    model.unet = state.ema
+    save_unet(state.ema, run)
+    done = state.step - start_step
+    tail = state.losses[-100:]
+    run.write_metrics({"steps": state.step, "steps_this_session": done, "train_seconds": round(seconds, 2),
+                       "resumed_from_step": start_step,
+                       "images_per_second": round(done * rec.batch_size / seconds, 2) if done else None,
+                       "final_loss_mean_last100": sum(tail) / len(tail) if tail else None,
+                       "first_loss": state.losses[0] if state.losses else None,
+                       "num_parameters": sum(p.numel() for p in state.unet.parameters()),
+                       "n_train": len(split.train), "device": str(dev)})
+    run.log(event="finished", step=state.step, seconds=round(seconds, 2))
+    return run
+
