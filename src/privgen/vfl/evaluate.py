@@ -31,7 +31,8 @@ def evaluate_images(model: VflModel, layout: ImageLayout, data: VerticalData, sp
     from privgen.eval.tabular import image_utility, pixel_association_error
 
     x_fake = layout.join(model.sample(n, seed))
-    x_real = np.asarray(data.raw_train)[:n]
+    pick = np.sort(np.random.default_rng(seed).permutation(data.n)[:n])  # the split is ordered by class
+    x_real = np.asarray(data.raw_train)[pick]
     clf, _, _ = cached_classifier(spec["data"], layout.shape[1], split_seed=spec["split_seed"], device="cpu", quiet=quiet)
     fd = frechet_distance(extract_features(clf, x_real), extract_features(clf, x_fake))
     flat_r, flat_f = x_real.reshape(len(x_real), -1), x_fake.reshape(len(x_fake), -1)
@@ -39,7 +40,7 @@ def evaluate_images(model: VflModel, layout: ImageLayout, data: VerticalData, sp
     groups = [np.array([ch * layout.shape[1] * w + r * w + j for ch in range(c) for r in range(r0, r1) for j in range(w)])
               for r0, r1 in layout.bands]
     assoc = pixel_association_error(flat_r, flat_f, groups)
-    util = image_utility(x_fake, predict(clf, x_fake), x_real, np.asarray(data.y_train)[:n],
+    util = image_utility(x_fake, predict(clf, x_fake), x_real, np.asarray(data.y_train)[pick],
                          np.asarray(data.raw_test), np.asarray(data.y_test))
     metrics = {"fd": fd, "fd_space": "evaluation classifier features", "association_error": assoc["association_error"],
                "association_pairs": assoc["pairs"], **util, "n_synthetic": n, "n_real": len(x_real)}
