@@ -51,7 +51,10 @@ def vfl_stage(out: Path, quiet: bool) -> str:
     from privgen.vfl.run import train_vfl_run
     from privgen.vfl.sources import data_spec
 
-    iterations = 150
+    import torch
+
+    torch.set_num_threads(1)  # small networks; avoids oversubscribing a shared CPU
+    iterations = 600
     spec = data_spec("mnist5k", 2, image_size=16)
     run = train_vfl_run(spec, "vflgan", out / "vfl", seed=0, epochs=None, iterations=iterations,
                         sizes=SIZE_PRESETS["small"], device="cpu", overwrite=True, quiet=quiet)

@@ -37,7 +37,7 @@ class Scenario:
     n_eval: int
 
 
-SCENARIOS = [Scenario("mnist_halves", "mnist5k", 2, 300, 2000), Scenario("adult", "adult", 2, 300, 3000)]
+SCENARIOS = [Scenario("mnist_halves", "mnist5k", 2, 1500, 2000), Scenario("adult", "adult", 2, 1500, 3000)]
 SIZE = "small"  # the CPU budget: the reference sizes scaled down, identically for every model
 QUICK_ITERATIONS = 8
 
@@ -70,7 +70,7 @@ def run_scenario(sc: Scenario, root: Path, iterations: int, seed: int, device: s
         results[name] = {**run.metrics, **metrics}
         if x is not None:
             images[name] = x[:10]
-    timing = interleaved_times(spec, ["vflgan", "centralized"], 10 if iterations > QUICK_ITERATIONS else 3, seed, device)
+    timing = interleaved_times(spec, ["vflgan", "centralized"], 30 if iterations > QUICK_ITERATIONS else 3, seed, device)
     out: dict[str, Any] = {"models": results, "interleaved_iteration_time_s": timing,
                            "step_time_ratio_vflgan_over_centralized": timing["vflgan"] / timing["centralized"],
                            "fd_ratio_vertigan_over_vflgan": results["vertigan"]["fd"] / max(results["vflgan"]["fd"], 1e-12),
@@ -110,6 +110,9 @@ def run_bench(out: Path | str, seed: int = 0, device: str = "cpu", iterations: i
     run = RunDir.create(out, "bench_vfl", {"seed": seed, "device": device, "iterations": n_iter, "quick": quick,
                                            "size": SIZE}, overwrite=overwrite)
     seed_everything(seed)
+    # One intra-op thread: these networks are small, and on a shared 2-core machine two OpenMP threads
+    # per process oversubscribe the cores (measured: 30-60x slower per iteration under load).
+    torch.set_num_threads(1)
     start = time.perf_counter()
     results, text = {}, ["# VFL benchmark: vflgan vs vertigan vs centralized (equal budget)\n",
                          f"Networks: `{SIZE}` preset ({SIZE_PRESETS[SIZE]}), batch 64, n_critic 5, λ_gp 40, Adam(2e-4, 0.5, 0.999).\n"]
