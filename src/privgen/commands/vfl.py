@@ -30,6 +30,7 @@ def train(
     lambda_gp: float = typer.Option(40.0, "--lambda-gp", help="Gradient-penalty weight."),
     impute: bool = typer.Option(False, "--impute", help="Fill missing values (median / most frequent) instead of refusing."),
     max_rows: int = typer.Option(None, "--max-rows", help="Use at most this many training rows."),
+    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default; 1 is fastest on a busy CPU)."),
     seed: int = Seed, split_seed: int = SplitSeed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet,
 ) -> None:
     """Train one model; the run directory holds config, layout (encoders as JSON) and safetensors weights."""
@@ -42,6 +43,12 @@ def train(
         raise UserError(f"--size {size!r} is unknown; choose one of {', '.join(SIZE_PRESETS)}")
     if batch_size <= 1:
         raise UserError(f"--batch-size must be at least 2, got {batch_size}")
+    if threads < 0:
+        raise UserError(f"--threads must be 0 or positive, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     groups = [[c.strip() for c in g.split(",") if c.strip()] for g in columns] if columns else None
     spec = data_spec(data, parties, [str(p) for p in party_file or []], id_column, groups, impute, split_seed,
                      max_rows=max_rows)
