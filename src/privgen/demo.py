@@ -54,7 +54,7 @@ def vfl_stage(out: Path, quiet: bool) -> str:
     import torch
 
     torch.set_num_threads(1)  # small networks; avoids oversubscribing a shared CPU
-    iterations = 600
+    iterations = 400
     spec = data_spec("mnist5k", 2, image_size=16)
     run = train_vfl_run(spec, "vflgan", out / "vfl", seed=0, epochs=None, iterations=iterations,
                         sizes=SIZE_PRESETS["small"], device="cpu", overwrite=True, quiet=quiet)
