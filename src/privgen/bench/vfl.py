@@ -89,7 +89,7 @@ def report_section(sc: Scenario, res: dict[str, Any]) -> str:
     for name, m in res["models"].items():
         exp = m["expected_bytes"]["iteration"]
         rows.append([name, m["fd"], m["association_error"], m["utility"], m["utility_real"],
-                     m["interleaved"] if "interleaved" in m else m["iteration_time_s"], int(m["bytes_per_iteration"]), exp])
+                     m["iteration_time_s"], int(m["bytes_per_iteration"]), exp])
     table = markdown_table(["model", "FD", "cross-party assoc. error", "utility (TSTR)", "utility (real)",
                             "iteration s (own run)", "bytes/iteration (sent)", "bytes/iteration (from shapes)"], rows)
     t = res["interleaved_iteration_time_s"]
