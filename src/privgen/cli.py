@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from privgen.commands import COMMAND_GROUPS, TOP_LEVEL
+from privgen.commands import COMMAND_GROUPS, EXTRA_COMMANDS, TOP_LEVEL
 from privgen.errors import UserError
 
 app = typer.Typer(help="privgen: privacy of generative models (unlearning + relearning attacks for diffusion; "
@@ -20,6 +20,22 @@ for _name, _group in COMMAND_GROUPS.items():
     app.add_typer(_group, name=_name)
 for _fn in TOP_LEVEL:
     app.command()(_fn)
+
+
+def _attach_extra_commands() -> None:
+    """Put each extra command into its group (by name), creating the typer group if none exists."""
+    groups = dict(COMMAND_GROUPS)
+    for group_name, fns in EXTRA_COMMANDS.items():
+        group = groups.get(group_name)
+        if group is None:
+            group = typer.Typer(no_args_is_help=True, help=f"{group_name} commands.")
+            groups[group_name] = group
+            app.add_typer(group, name=group_name)
+        for fn in fns:
+            group.command(fn.__name__)(fn)
+
+
+_attach_extra_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from privgen.data.embedded import REGISTRY, EmbeddedDataset
 from privgen.data.files import load_image_file
 from privgen.data.images import ImageDataset, resize, with_size
+from privgen.data import tables as _tables  # noqa: F401  (registers the embedded tables)
 from privgen.data.splits import RetainForget, TrainTest, class_index, retain_forget, train_test_split
 from privgen.errors import UserError
 

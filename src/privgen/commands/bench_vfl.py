@@ -1,0 +1,21 @@
+"""`privgen bench vfl`: VFLGAN vs VertiGAN vs centralized at an equal budget, on MNIST halves and Adult."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from privgen.commands.options import Device, Overwrite, Quiet, Seed
+
+
+def vfl(out: Path = typer.Option(..., "--out", help="Benchmark directory (report.md, metrics.json, grids)."),
+        iterations: int = typer.Option(None, "--iterations", help="Generator iterations per model (default: the bench budget)."),
+        quick: bool = typer.Option(False, "--quick", help="A tiny budget to check the pipeline (minutes)."),
+        seed: int = Seed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
+    """Train and evaluate every VFL model on each scenario; write report.md with the comparison table."""
+    from privgen.bench.vfl import run_bench
+
+    report = run_bench(out, seed=seed, device=device, iterations=iterations, quick=quick, overwrite=overwrite, quiet=quiet)
+    print(report.read_text())
+    print(f"report: {report}")

@@ -1,0 +1,64 @@
+"""VFLGAN: per-party generators and bottom critics, a server critic on the concatenated features.
+
+Losses (DESIGN §9): critic -D_S(real) + D_S(fake) + λ_loc Σ_k(-D_pk(real_k) + D_pk(fake_k)) + λ_gp GP,
+GP on each D_Ck, each D_pk and on D_S at interpolates with one α per row shared by all parties;
+generator -D_S(fake) - λ_loc Σ_k D_pk(fake_k).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from privgen.vfl.models.base import VflModel
+from privgen.vfl.party import Party
+from privgen.vfl.server import Server
+
+FEATURE_TAGS = ("real", "fake", "interp")
+
+
+class VFLGAN(VflModel):
+    name = "vflgan"
+
+    def __init__(self, parts, spans, sizes, cfg, transport=None) -> None:
+        super().__init__(parts, spans, sizes, cfg, transport)
+        self.parties = [Party(f"party{k + 1}", x, s, sizes, cfg) for k, (x, s) in enumerate(zip(parts, spans))]
+        self.server = Server([sizes.feature_dim] * len(parts), sizes, cfg, self.device)
+
+    def critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor) -> dict[str, float]:
+        t = self.transport
+        sent = []
+        for p in self.parties:
+            rows = t.send("server", p.name, "control", "rows", idx)
+            seed = t.send("server", p.name, "control", "z_seed", torch.tensor([z_seed]))
+            a = t.send("server", p.name, "control", "alpha", alpha).to(self.device)
+            feats = p.critic_forward(rows, p.latent(int(seed), len(rows)), a)
+            sent.append([t.send(p.name, "server", "features", tag, f) for tag, f in zip(FEATURE_TAGS, feats)])
+        grads, gap = self.server.critic_update(*[[s[i] for s in sent] for i in range(3)])
+        for p, g in zip(self.parties, grads):
+            p.critic_backward([t.send("server", p.name, "feature_grad", tag, x) for tag, x in zip(FEATURE_TAGS, g)])
+        return {"wasserstein": gap}
+
+    def generator_step(self, z_seed: int, batch_size: int) -> None:
+        t = self.transport
+        pending, sent = [], []
+        for p in self.parties:
+            seed = t.send("server", p.name, "control", "z_seed", torch.tensor([z_seed]))
+            loss, feats = p.generator_forward(p.latent(int(seed), batch_size))
+            pending.append((loss, feats))
+            sent.append(t.send(p.name, "server", "features", "gen_fake", feats))
+        grads = self.server.generator_grads(sent)
+        for p, (loss, feats), g in zip(self.parties, pending, grads):
+            g = t.send("server", p.name, "feature_grad", "gen_fake", g)
+            torch.autograd.backward([loss, feats], [torch.ones_like(loss), g])
+            p.opt_g.step()
+
+    def sample_batch(self, z_seed: int, n: int) -> list[torch.Tensor]:
+        return [p.sample(p.latent(z_seed, n)) for p in self.parties]
+
+    def modules(self) -> dict[str, nn.Module]:
+        out: dict[str, nn.Module] = {}
+        for p in self.parties:
+            out.update(p.modules())
+        out.update(self.server.modules())
+        return out

@@ -1,0 +1,42 @@
+"""The server: the top critic D_S on the concatenation of every party's features. It never sees rows."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from privgen.vfl.config import GanConfig
+from privgen.vfl.losses import critic_gap, gradient_penalty
+from privgen.vfl.nets import NetSizes, adam, score_head
+
+
+class Server:
+    def __init__(self, feature_dims: list[int], sizes: NetSizes, cfg: GanConfig, device: torch.device) -> None:
+        self.cfg = cfg
+        self.critic = score_head(sum(feature_dims), sizes.server_hidden).to(device)
+        self.opt = adam(self.critic.parameters(), cfg.lr)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"server.critic": self.critic}
+
+    def critic_update(self, real: list[torch.Tensor], fake: list[torch.Tensor], hat: list[torch.Tensor]
+                      ) -> tuple[list[list[torch.Tensor]], float]:
+        """One D_S step; returns per party [dL/d f_real, dL/d f_fake, dL/d f_hat] and the Wasserstein gap."""
+        leaves = [t.requires_grad_(True) for t in (*real, *fake, *hat)]
+        r, f, h = torch.cat(real, 1), torch.cat(fake, 1), torch.cat(hat, 1)
+        b = len(r)
+        s = self.critic(torch.cat([r, f, h]))
+        gap = critic_gap(s[:b], s[b:2 * b])
+        gp = gradient_penalty(s[2 * b:], [h])[0]
+        self.opt.zero_grad(set_to_none=True)
+        (gap + self.cfg.lambda_gp * gp).backward()
+        self.opt.step()
+        m = len(real)
+        grads = [[leaves[k].grad, leaves[m + k].grad, leaves[2 * m + k].grad] for k in range(m)]
+        return grads, float(-gap.detach())
+
+    def generator_grads(self, fake: list[torch.Tensor]) -> list[torch.Tensor]:
+        """dL_G/d features for L_G = -D_S(concat fake features); D_S's own weights are not touched."""
+        leaves = [t.requires_grad_(True) for t in fake]
+        loss = -self.critic(torch.cat(leaves, 1)).mean()
+        return list(torch.autograd.grad(loss, leaves))

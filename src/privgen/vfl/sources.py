@@ -1,0 +1,105 @@
+"""Turn a data spec (embedded name, or party files + ID column) into `VerticalData`.
+
+The spec is a plain dict saved in the run's config, so evaluation rebuilds exactly the same split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from privgen.data import REGISTRY, load_images, train_test_split
+from privgen.data.tables import load_table, read_table_file
+from privgen.data.tabular import TableEncoder
+from privgen.errors import UserError
+from privgen.vfl.partition import (ImageLayout, TableLayout, VerticalData, check_missing, column_groups,
+                                   image_bands, join_party_frames)
+
+
+def data_spec(data: str | None = None, parties: int = 2, party_files: list[str] | None = None,
+              id_column: str | None = None, columns: list[list[str]] | None = None, impute: bool = False,
+              split_seed: int = 0, test_fraction: float = 0.2, max_rows: int | None = None,
+              image_size: int | None = None) -> dict[str, Any]:
+    if party_files and data:
+        raise UserError("give either --data or --party-file, not both")
+    if not party_files and not data:
+        raise UserError("give --data NAME (see `privgen data list`) or one --party-file per party with --id-column")
+    if party_files and not id_column:
+        raise UserError("--party-file needs --id-column naming the column that links the parties' rows")
+    if not 0.0 < test_fraction < 1.0:
+        raise UserError(f"test fraction must be in (0, 1), got {test_fraction}")
+    return {"data": data, "parties": parties, "party_files": [str(Path(p).resolve()) for p in party_files or []],
+            "id_column": id_column, "columns": columns, "impute": impute, "split_seed": split_seed,
+            "test_fraction": test_fraction, "max_rows": max_rows, "image_size": image_size}
+
+
+def load_vertical(spec: dict[str, Any]) -> VerticalData:
+    """Images by band, or tables by column group; validated, split into train/test, encoded."""
+    name = spec.get("data")
+    if name is not None and (REGISTRY.get(name) is None or REGISTRY[name].kind == "image") and not _is_table_path(name):
+        return _images(spec)
+    return _table(spec)
+
+
+def _is_table_path(name: str) -> bool:
+    return Path(name).suffix.lower() in (".csv", ".parquet", ".pq")
+
+
+def _images(spec: dict[str, Any]) -> VerticalData:
+    ds = load_images(spec["data"], spec.get("image_size"))
+    split = train_test_split(ds, spec["test_fraction"], spec["split_seed"])
+    train, test = split.train, split.test
+    if spec.get("max_rows"):
+        train = train.subset(np.arange(min(len(train), spec["max_rows"])))
+    layout = ImageLayout(tuple(ds.shape), image_bands(ds.shape[1], spec["parties"]))  # type: ignore[arg-type]
+    return VerticalData(layout, layout.split(train.x), train.x, test.x, train.y, test.y,
+                        {"source": ds.name, "n_train": len(train), "n_test": len(test)})
+
+
+def _table(spec: dict[str, Any]) -> VerticalData:
+    if spec.get("party_files"):
+        paths = [Path(p) for p in spec["party_files"]]
+        for p in paths:
+            if not p.is_file():
+                raise UserError(f"--party-file {p} does not exist")
+        frames = [read_table_file(p) for p in paths]
+        df, groups = join_party_frames(frames, [p.name for p in paths], spec["id_column"])
+        target = None
+    else:
+        table = load_table(spec["data"])
+        df, target = table.frame, table.target
+        groups = column_groups([str(c) for c in df.columns], spec["parties"], spec.get("columns"))
+        df = df[[c for g in groups for c in g]]
+    if len(groups) < 2:
+        raise UserError("vertical FL needs at least 2 parties")
+    empty = [k + 1 for k, g in enumerate(groups) if not g]
+    if empty:
+        raise UserError(f"parties {empty} hold no columns besides the ID")
+    df = check_missing(df, spec.get("impute", False))
+    if target is None:
+        target = groups[-1][-1]
+    rng = np.random.default_rng(spec["split_seed"])
+    order = rng.permutation(len(df))
+    n_test = max(1, int(round(len(df) * spec["test_fraction"])))
+    test, train = df.iloc[order[:n_test]], df.iloc[order[n_test:]]
+    if spec.get("max_rows"):
+        train = train.iloc[:spec["max_rows"]]
+    train, test = train.reset_index(drop=True), test.reset_index(drop=True)
+    layout = TableLayout([TableEncoder.fit(train[g]) for g in groups], target)
+    _check_test_categories(layout, train, test)
+    return VerticalData(layout, layout.split(train), train, test,
+                        info={"source": spec.get("data") or "party files", "n_train": len(train), "n_test": len(test)})
+
+
+def _check_test_categories(layout: TableLayout, train: pd.DataFrame, test: pd.DataFrame) -> None:
+    """Rare categories seen only in the test rows would break encoding later; map them to the train mode."""
+    for enc in layout.encoders:
+        for c in enc.columns:
+            if c.kind == "categorical":
+                known = set(c.categories)
+                mask = ~test[c.name].astype(str).isin(known)
+                if mask.any():
+                    test.loc[mask, c.name] = train[c.name].mode().iloc[0]

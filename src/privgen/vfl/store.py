@@ -1,0 +1,49 @@
+"""Save and load a VFL run directory (kind "vfl"): config.json, layout.json, weights.safetensors.
+
+The layout (image bands or the parties' fitted encoders) is JSON and the weights are safetensors, so a
+published model directory can be loaded without executing anything it contains.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from privgen.errors import UserError
+from privgen.runs import RunDir, atomic_write_json, load_state_into, read_json
+from privgen.vfl.config import GanConfig
+from privgen.vfl.models import MODELS, VflModel
+from privgen.vfl.nets import NetSizes
+from privgen.vfl.partition import ImageLayout, TableLayout, layout_from_json
+
+KIND = "vfl"
+WEIGHTS = "{}.safetensors"
+LAYOUT = "layout.json"
+
+
+def save_model(run: RunDir, model: VflModel, layout: ImageLayout | TableLayout) -> None:
+    atomic_write_json(run.file(LAYOUT), layout.to_json())
+    from privgen.runs import save_tensors
+
+    for name, module in model.modules().items():
+        save_tensors(run.file(WEIGHTS.format(name)), module.state_dict())
+
+
+def build_model(name: str, dims: list[int], layout: ImageLayout | TableLayout, sizes: NetSizes, cfg: GanConfig,
+                parts: list[torch.Tensor] | None = None, device: torch.device | str = "cpu") -> VflModel:
+    if name not in MODELS:
+        raise UserError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    parts = parts if parts is not None else [torch.zeros(1, d, device=device) for d in dims]
+    return MODELS[name](parts, layout.spans(), sizes, cfg)
+
+
+def load_model(path: Path | str, device: torch.device | str = "cpu") -> tuple[VflModel, ImageLayout | TableLayout, RunDir]:
+    run = RunDir.open(path, KIND)
+    cfg = run.config
+    layout = layout_from_json(read_json(run.file(LAYOUT)))
+    model = build_model(cfg["model"], layout.dims(), layout, NetSizes.from_json(cfg["sizes"]),
+                        GanConfig(**cfg["gan"]), device=device)
+    for name, module in model.modules().items():
+        load_state_into(module, run.file(WEIGHTS.format(name)))
+    return model, layout, run

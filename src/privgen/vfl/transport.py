@@ -1,0 +1,56 @@
+"""Messages between parties and the server, and an in-process transport that logs every one of them.
+
+Only three kinds of message exist: `control` (row indices, latent seed, interpolation weights: no data),
+`features` (a bottom network's output, or a shared generator's hidden layer) and `feature_grad` (the
+gradient of a loss with respect to such features). The transport copies each tensor and cuts its autograd
+graph, so the receiver can only use what was actually sent; its log is what the privacy tests inspect.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+
+KINDS = ("control", "features", "feature_grad")
+
+
+@dataclass(frozen=True)
+class Record:
+    step: int
+    sender: str
+    receiver: str
+    kind: str
+    tag: str
+    shape: tuple[int, ...]
+    nbytes: int
+
+
+class InProcessTransport:
+    """Delivers tensors within one process; keeps the first `keep` records and running byte totals."""
+
+    def __init__(self, keep: int = 2000) -> None:
+        self.keep = keep
+        self.records: list[Record] = []
+        self.step = 0
+        self.bytes_by_kind: Counter[str] = Counter()
+        self.messages = 0
+
+    def next_step(self) -> None:
+        self.step += 1
+
+    def send(self, sender: str, receiver: str, kind: str, tag: str, tensor: torch.Tensor) -> torch.Tensor:
+        if kind not in KINDS:
+            raise ValueError(f"message kind {kind!r} is not allowed; only {KINDS}")
+        delivered = tensor.detach().clone()
+        nbytes = delivered.numel() * delivered.element_size()
+        self.bytes_by_kind[kind] += nbytes
+        self.messages += 1
+        if len(self.records) < self.keep:
+            self.records.append(Record(self.step, sender, receiver, kind, tag, tuple(delivered.shape), nbytes))
+        return delivered
+
+    def step_bytes(self, step: int, kinds: tuple[str, ...] = ("features", "feature_grad")) -> int:
+        """Bytes of the given kinds sent during one logged step."""
+        return sum(r.nbytes for r in self.records if r.step == step and r.kind in kinds)

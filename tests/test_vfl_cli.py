@@ -1,0 +1,138 @@
+"""The VFL commands end to end on tiny party files, and every bad input: exit 2, one line, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from privgen.cli import main
+
+TINY = ["--size", "tiny", "--iterations", "2", "--batch-size", "16", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch) -> None:
+    monkeypatch.setenv("PRIVGEN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out = capsys.readouterr()
+    return int(e.value.code or 0), out.out, out.err
+
+
+def write_parties(folder: Path, n: int = 60, seed: int = 0) -> tuple[Path, Path]:
+    rng = np.random.default_rng(seed)
+    ids = np.arange(n)
+    colour = rng.choice(["red", "green", "blue"], n)
+    a = pd.DataFrame({"id": ids, "age": rng.integers(18, 80, n), "colour": colour})
+    b = pd.DataFrame({"id": ids[::-1], "income": rng.normal(50, 10, n), "owner": rng.choice(["yes", "no"], n)})
+    folder.mkdir(parents=True, exist_ok=True)
+    a.to_csv(folder / "a.csv", index=False)
+    b.to_csv(folder / "b.csv", index=False)
+    return folder / "a.csv", folder / "b.csv"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("vfl")
+    a, b = write_parties(root / "data")
+    model = root / "model"
+    with pytest.raises(SystemExit) as e:
+        main(["vfl", "train", "--party-file", str(a), "--party-file", str(b), "--id-column", "id",
+              "--model", "vflgan", "--out", str(model), *TINY])
+    assert e.value.code in (0, None)
+    return model, root
+
+
+def test_train_generate_evaluate(trained, capsys, tmp_path) -> None:
+    model, _ = trained
+    code, out, err = cli(["vfl", "generate", "--model", str(model), "--n", "30", "--out", str(tmp_path / "s.csv")], capsys)
+    assert code == 0, err
+    df = pd.read_csv(tmp_path / "s.csv")
+    assert list(df.columns) == ["age", "colour", "income", "owner"] and len(df) == 30
+    assert set(df["colour"]) <= {"red", "green", "blue"} and set(df["owner"]) <= {"yes", "no"}
+    code, out, err = cli(["vfl", "generate", "--model", str(model), "--n", "5", "--where", "owner=yes",
+                          "--out", str(tmp_path / "yes.csv")], capsys)
+    assert code == 0, err
+    assert set(pd.read_csv(tmp_path / "yes.csv")["owner"]) == {"yes"}
+    code, out, err = cli(["eval", "synthetic", "--model", str(model), "--out", str(tmp_path / "ev"), "--n", "40",
+                          "--device", "cpu"], capsys)
+    assert code == 0, err
+    import json
+
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert {"fd", "association_error", "utility"} <= set(m)
+    assert m["association_pairs"] == 4  # (age, colour) x (income, owner)
+
+
+def test_three_parties_by_column_lists(tmp_path, capsys) -> None:
+    df = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 4)), columns=list("abcd"))
+    df.to_csv(tmp_path / "t.csv", index=False)
+    code, _, err = cli(["vfl", "train", "--data", str(tmp_path / "t.csv"), "--columns", "a", "--columns", "b,c",
+                        "--columns", "d", "--model", "vertigan", "--out", str(tmp_path / "m"), *TINY], capsys)
+    assert code == 0, err
+    import json
+
+    assert json.loads((tmp_path / "m" / "metrics.json").read_text())["parties"] == 3
+
+
+def _frames(tmp_path: Path, kind: str) -> list[str]:
+    a, b = write_parties(tmp_path / "d")
+    if kind == "no_overlap":
+        pd.read_csv(b).assign(id=lambda d: d["id"] + 1000).to_csv(b, index=False)
+    elif kind == "duplicate":
+        d = pd.read_csv(a)
+        d.loc[1, "id"] = d.loc[0, "id"]
+        d.to_csv(a, index=False)
+    elif kind == "shared_column":
+        pd.read_csv(b).rename(columns={"owner": "colour"}).to_csv(b, index=False)
+    elif kind == "missing":
+        d = pd.read_csv(a)
+        d.loc[3, "age"] = np.nan
+        d.to_csv(a, index=False)
+    return ["--party-file", str(a), "--party-file", str(b), "--id-column", "id"]
+
+
+@pytest.mark.parametrize("kind,needle", [
+    ("no_overlap", "only 0 IDs"),
+    ("duplicate", "duplicate IDs"),
+    ("shared_column", "'colour' is present in a.csv and in b.csv"),
+    ("missing", "missing values in columns age"),
+])
+def test_bad_party_files(kind: str, needle: str, tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    code, stdout, err = cli(["vfl", "train", *_frames(tmp_path, kind), "--out", str(out), *TINY], capsys)
+    assert code == 2
+    assert err.startswith("error:") and err.count("\n") == 1 and needle in err, err
+    assert not out.exists()
+
+
+def test_missing_values_imputed_when_asked(tmp_path, capsys) -> None:
+    code, _, err = cli(["vfl", "train", *_frames(tmp_path, "missing"), "--impute", "--out", str(tmp_path / "r"), *TINY], capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--data", "mnist5k", "--parties", "29"], "larger than the 28 image rows"),
+    (["--data", "TABLE", "--parties", "5"], "larger than the 4 columns"),
+])
+def test_too_many_parties(argv: list[str], needle: str, tmp_path, capsys) -> None:
+    pd.DataFrame(np.zeros((30, 4)), columns=list("abcd")).to_csv(tmp_path / "t.csv", index=False)
+    argv = [str(tmp_path / "t.csv") if a == "TABLE" else a for a in argv]
+    code, _, err = cli(["vfl", "train", *argv, "--out", str(tmp_path / "run"), *TINY], capsys)
+    assert code == 2 and needle in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_category_at_generation(trained, capsys, tmp_path) -> None:
+    model, _ = trained
+    out = tmp_path / "s.csv"
+    code, _, err = cli(["vfl", "generate", "--model", str(model), "--n", "5", "--where", "colour=purple",
+                        "--out", str(out)], capsys)
+    assert code == 2 and "unknown category 'purple'" in err and err.count("\n") == 1, err
+    assert not out.exists()
