@@ -1,0 +1,88 @@
+"""What every unlearning method sees, and the interface it implements.
+
+A method is a small class: its options (a dataclass with the published defaults), an optional `prepare`
+(saliency mask, Fisher, replay samples: work done once before fine-tuning) and `step`, which computes its
+loss on one draw of data and calls backward. The shared loop (`loop.py`) owns the optimiser, masking,
+clipping and logging, so no method re-implements training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+
+from privgen.diffusion.loss import denoising_loss
+
+
+@dataclass
+class UnlearnContext:
+    """The model being unlearned (θ), the frozen pretrained copy (θ0), and the data split for c_f."""
+
+    unet: UNet2DModel
+    teacher: UNet2DModel
+    retain_x: torch.Tensor
+    retain_y: torch.Tensor
+    forget_x: torch.Tensor
+    forget_class: int
+    num_classes: int
+    scheduler: DDPMScheduler
+    generator: torch.Generator
+    batch_size: int
+    p_uncond: float
+    grad_mask: dict[str, torch.Tensor] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def null_class(self) -> int:
+        return self.num_classes
+
+    @property
+    def device(self) -> torch.device:
+        return self.retain_x.device
+
+    def draw(self, x: torch.Tensor, n: int | None = None) -> torch.Tensor:
+        """Indices of a batch drawn with replacement, from the context's generator (seeded, resumable)."""
+        return torch.randint(0, len(x), (n or self.batch_size,), generator=self.generator).to(x.device)
+
+    def retain_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        i = self.draw(self.retain_x)
+        return self.retain_x[i], self.retain_y[i]
+
+    def forget_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        i = self.draw(self.forget_x)
+        return self.forget_x[i], torch.full((len(i),), self.forget_class, dtype=torch.long, device=self.device)
+
+    def loss(self, unet: UNet2DModel, x: torch.Tensor, y: torch.Tensor, p_uncond: float | None = None) -> torch.Tensor:
+        """The ordinary denoising loss L(x, y), with condition dropout unless told otherwise."""
+        p = self.p_uncond if p_uncond is None else p_uncond
+        return denoising_loss(unet, x, y, self.scheduler, self.generator, p, self.null_class)
+
+    def retain_loss(self) -> torch.Tensor:
+        """L(D_r): keeps the retained classes (and, with condition dropout, the unconditional branch)."""
+        return self.loss(self.unet, *self.retain_batch())
+
+
+class Method:
+    """Base class: subclasses set name/summary/Options and implement `step`."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Options: ClassVar[type]
+    finetunes: ClassVar[bool] = True  # False only for the retrain oracle
+
+    def __init__(self, options: Any) -> None:
+        self.opt = options
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return [f.name for f in fields(cls.Options)]
+
+    def prepare(self, ctx: UnlearnContext) -> None:
+        """Work done once before fine-tuning (default: nothing)."""
+
+    def step(self, ctx: UnlearnContext) -> dict[str, float]:
+        """Compute this method's loss on one draw of data, call backward, return the logged parts."""
+        raise NotImplementedError

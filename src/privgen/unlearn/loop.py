@@ -1,0 +1,36 @@
+"""The one fine-tuning loop every unlearning method runs in: AdamW, saliency mask, clipping, progress."""
+
+from __future__ import annotations
+
+import torch
+
+from privgen.progress import progress
+from privgen.unlearn.base import Method, UnlearnContext
+from privgen.unlearn.masks import apply_mask
+
+
+def finetune(method: Method, ctx: UnlearnContext, steps: int, lr: float, grad_clip: float = 1.0,
+             quiet: bool = False) -> list[dict[str, float]]:
+    """Run `steps` optimiser steps of `method`; returns the logged loss parts of every step.
+
+    With a mask, masked weights get zero gradient on every step, so AdamW (no weight decay) never moves
+    them: its moment estimates stay zero there.
+    """
+    ctx.unet.train().requires_grad_(True)
+    opt = torch.optim.AdamW(ctx.unet.parameters(), lr=lr, weight_decay=0.0)
+    history = []
+    bar = progress(total=steps, desc=f"unlearn {method.name}", quiet=quiet)
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        parts = method.step(ctx)
+        if ctx.grad_mask is not None:
+            apply_mask(ctx.unet, ctx.grad_mask)
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(ctx.unet.parameters(), grad_clip)
+        opt.step()
+        history.append(parts)
+        bar.update(1)
+        bar.set_postfix(loss=f"{parts['loss']:.4f}")
+    bar.close()
+    ctx.unet.eval().requires_grad_(False)
+    return history

@@ -1,0 +1,111 @@
+"""`privgen unlearn`: load a model, build the method, fine-tune (or retrain), save a model directory.
+
+The output is a diffusion model directory like any other (it can be sampled, evaluated, attacked or
+unlearned again); its config records the base model and the unlearning, its metrics the wall time.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from privgen.data import load_images, retain_forget, train_test_split
+from privgen.diffusion.sampler import sample_labels
+from privgen.diffusion.schedule import training_scheduler
+from privgen.diffusion.store import KIND, DiffusionModel, load_model, save_unet
+from privgen.diffusion.trainer import fit, init_state
+from privgen.diffusion.model import build_unet
+from privgen.errors import UserError
+from privgen.runs import RunDir
+from privgen.seeding import resolve_device, seed_everything
+from privgen.unlearn.base import Method, UnlearnContext
+from privgen.unlearn.loop import finetune
+from privgen.unlearn.registry import build_method
+
+DEFAULT_STEPS = 200
+DEFAULT_LR = 1e-4
+DEFAULT_BATCH = 64
+
+
+def training_split(model: DiffusionModel):
+    """The real training split the base model was trained on (same data, size and split seed)."""
+    cfg = model.config
+    try:
+        ds = load_images(cfg["data"], int(cfg["image_size"]))
+        return train_test_split(ds, float(cfg.get("test_fraction", 0.2)), int(cfg.get("split_seed", 0))).train
+    except KeyError as e:
+        raise UserError(f"the model's config.json lacks {e}; it was not trained by privgen diffusion train") from None
+
+
+def unlearn(model_dir: Path | str, method: str, forget: int | str, out: Path | str, seed: int = 0,
+            steps: int | None = None, lr: float | None = None, batch_size: int | None = None,
+            options: dict[str, Any] | None = None, device: str = "auto", overwrite: bool = False,
+            quiet: bool = False) -> RunDir:
+    """Unlearn class `forget` from the model in `model_dir` with `method`; writes a model directory."""
+    dev = resolve_device(device)
+    base = load_model(model_dir, dev)
+    impl = build_method(method, options)
+    if base.num_classes < 2:
+        raise UserError("the model has a single class: forgetting every class leaves nothing to keep")
+    c_f = base.class_id(forget)
+    if hasattr(impl, "validate"):
+        impl.validate(c_f, base.num_classes)
+    for name, value in (("--steps", steps), ("--batch-size", batch_size)):
+        if value is not None and value <= 0:
+            raise UserError(f"{name} must be a positive integer, got {value}")
+    if lr is not None and lr <= 0:
+        raise UserError(f"--lr must be positive, got {lr}")
+    split = retain_forget(training_split(base), c_f)
+    if len(split.retain) == 0 or len(split.forget) == 0:
+        raise UserError(f"class {c_f} leaves no retained or no forgotten images in the training split")
+    rec = base.recipe
+    n_steps = steps or (rec.steps if not impl.finetunes else DEFAULT_STEPS)
+    config = {**base.config, "seed": seed, "device": str(dev), "steps": n_steps,
+              "unlearning": {"method": impl.name, "forget_class": c_f, "base_model": str(Path(model_dir).resolve()),
+                             "lr": lr or DEFAULT_LR, "batch_size": batch_size or DEFAULT_BATCH,
+                             "options": vars(impl.opt)}}
+    run = RunDir.create(out, KIND, config, overwrite=overwrite)
+    start = time.perf_counter()
+    if impl.finetunes:
+        unet, history = _finetune(base, impl, split, c_f, seed, n_steps, lr or DEFAULT_LR,
+                                  batch_size or DEFAULT_BATCH, quiet)
+    else:
+        unet, history = _retrain(base, split, seed, n_steps, quiet)
+    seconds = time.perf_counter() - start
+    save_unet(unet, run)
+    last = history[-20:]
+    run.write_metrics({"method": impl.name, "forget_class": c_f, "steps": n_steps,
+                       "unlearn_seconds": round(seconds, 2),
+                       "final_loss": sum(h["loss"] for h in last) / max(len(last), 1),
+                       "n_retain": len(split.retain), "n_forget": len(split.forget)})
+    run.log(event="finished", method=impl.name, seconds=round(seconds, 2))
+    return run
+
+
+def _finetune(base: DiffusionModel, impl: Method, split, c_f: int, seed: int, steps: int, lr: float,
+              batch_size: int, quiet: bool):
+    gen = seed_everything(seed)
+    dev = base.device
+    teacher = base.unet.eval().requires_grad_(False)
+    ctx = UnlearnContext(
+        unet=copy.deepcopy(teacher).requires_grad_(True), teacher=teacher,
+        retain_x=torch.from_numpy(split.retain.x).to(dev), retain_y=torch.from_numpy(split.retain.y).to(dev),
+        forget_x=torch.from_numpy(split.forget.x).to(dev), forget_class=c_f, num_classes=base.num_classes,
+        scheduler=training_scheduler(), generator=gen, batch_size=batch_size, p_uncond=base.recipe.p_uncond)
+    ctx.state["sample_teacher"] = lambda labels: sample_labels(base, labels, 3.0, base.recipe.sample_steps, seed)
+    impl.prepare(ctx)
+    history = finetune(impl, ctx, steps, lr, quiet=quiet)
+    return ctx.unet, history
+
+
+def _retrain(base: DiffusionModel, split, seed: int, steps: int, quiet: bool):
+    dev = base.device
+    unet = build_unet(base.recipe, base.in_channels, base.num_classes).to(dev)
+    state = init_state(unet, base.recipe, seed)
+    x, y = torch.from_numpy(split.retain.x).to(dev), torch.from_numpy(split.retain.y).to(dev)
+    fit(state, x, y, base.recipe, steps, base.null_class, quiet=quiet)
+    return state.ema, [{"loss": v} for v in state.losses]
