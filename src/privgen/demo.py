@@ -44,7 +44,6 @@ def foundation_stage(out: Path, quiet: bool) -> str:
             f"Fréchet distance in the classifier's feature space:\n\n{table}")
 
 
-<<<<<<< HEAD
 def diffusion_stage(out: Path, quiet: bool) -> str:
     """Train (or reuse from the cache) a small class-conditional diffusion model, sample it, evaluate it.
 
@@ -85,8 +84,6 @@ def json_steps(model_dir: Path) -> int:
     return int(RunDir.open(model_dir, "diffusion").metrics["steps"])
 
 
-STAGES: list[Stage] = [foundation_stage, diffusion_stage]
-=======
 def vfl_stage(out: Path, quiet: bool) -> str:
     """A short VFLGAN run on MNIST halves (16x16, reusing the foundation's classifier): grid + numbers."""
     from privgen.vfl.evaluate import evaluate_run
@@ -117,8 +114,7 @@ def vfl_stage(out: Path, quiet: bool) -> str:
             f"feature gradients cross between them and the server.\n\n![vfl samples](vfl_samples.png)\n\n{table}")
 
 
-STAGES: list[Stage] = [foundation_stage, vfl_stage]
->>>>>>> vfl
+STAGES: list[Stage] = [foundation_stage, diffusion_stage, vfl_stage]
 
 
 def run_demo(out: Path, quiet: bool = False) -> Path:
