@@ -42,17 +42,22 @@ def train_test_split(ds: ImageDataset, test_fraction: float = 0.2, seed: int = 0
     return TrainTest(ds.subset(tr, f"{ds.name}-train"), ds.subset(te, f"{ds.name}-test"))
 
 
-def class_index(ds: ImageDataset, cls: int | str) -> int:
-    """Resolve a class given by label index or by name, refusing classes the data does not have."""
-    if isinstance(cls, str) and cls in ds.class_names:
-        return ds.class_names.index(cls)
+def resolve_class(cls: int | str, class_names: tuple[str, ...] | list[str], owner: str) -> int:
+    """A class given by label index or by name; anything else is a user error listing `owner`'s classes."""
+    names = list(class_names)
+    if isinstance(cls, str) and cls in names:
+        return names.index(cls)
     try:
         i = int(cls)
     except (TypeError, ValueError):
-        raise UserError(f"class {cls!r} is not in {ds.name} (classes: {', '.join(ds.class_names)})") from None
-    if not 0 <= i < ds.num_classes:
-        raise UserError(f"class {cls!r} is not in {ds.name} (classes 0..{ds.num_classes - 1}: {', '.join(ds.class_names)})")
+        raise UserError(f"class {cls!r} is not in {owner} (classes: {', '.join(names)})") from None
+    if not 0 <= i < len(names):
+        raise UserError(f"class {cls!r} is outside {owner}'s classes 0..{len(names) - 1} ({', '.join(names)})")
     return i
+
+
+def class_index(ds: ImageDataset, cls: int | str) -> int:
+    return resolve_class(cls, ds.class_names, ds.name)
 
 
 def retain_forget(ds: ImageDataset, forget_class: int | str) -> RetainForget:

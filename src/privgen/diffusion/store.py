@@ -17,6 +17,7 @@ import torch
 from diffusers import UNet2DModel
 
 from privgen.diffusion.model import Recipe, apply_threads, build_unet
+from privgen.data.splits import resolve_class
 from privgen.errors import UserError
 from privgen.runs import RunDir, load_state_into, read_json
 
@@ -51,16 +52,7 @@ class DiffusionModel:
 
     def class_id(self, cls: int | str) -> int:
         """A class given by index or name; anything else is a user error naming the valid classes."""
-        names = list(self.class_names)
-        if isinstance(cls, str) and cls in names:
-            return names.index(cls)
-        try:
-            i = int(cls)
-        except (TypeError, ValueError):
-            raise UserError(f"class {cls!r} is not one of the model's classes: {', '.join(names)}") from None
-        if not 0 <= i < self.num_classes:
-            raise UserError(f"class {i} is outside the model's classes 0..{self.num_classes - 1}")
-        return i
+        return resolve_class(cls, self.class_names, "the model")
 
 
 def model_config(recipe: Recipe, num_classes: int, class_names: tuple[str, ...], in_channels: int) -> dict[str, Any]:
