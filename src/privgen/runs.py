@@ -95,24 +95,28 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise UserError(f"{path} is not a readable safetensors file ({e}); the checkpoint is corrupted") from None
 
 
-def load_state_into(module: torch.nn.Module, path: Path) -> None:
-    """Load weights, refusing any mismatch in names or shapes (a corrupted or tampered file)."""
-    state = load_tensors(path)
-    expected = module.state_dict()
+def check_state(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse any mismatch in tensor names or shapes: the file is corrupted, tampered with, or another model's."""
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     if missing or extra:
         raise UserError(
-            f"{path} does not match its config: {len(missing)} tensors missing (e.g. {missing[:2]}), "
+            f"{source} does not match its config: {len(missing)} tensors missing (e.g. {missing[:2]}), "
             f"{len(extra)} unexpected (e.g. {extra[:2]}); the checkpoint is corrupted or from another model"
         )
     bad = [k for k, v in state.items() if v.shape != expected[k].shape]
     if bad:
         k = bad[0]
         raise UserError(
-            f"{path}: tensor {k} has shape {tuple(state[k].shape)} but the config needs "
+            f"{source}: tensor {k} has shape {tuple(state[k].shape)} but the config needs "
             f"{tuple(expected[k].shape)}; the checkpoint is corrupted or from another model"
         )
+
+
+def load_state_into(module: torch.nn.Module, path: Path) -> None:
+    """Load safetensors weights into `module`, validated by `check_state` first."""
+    state = load_tensors(path)
+    check_state(module.state_dict(), state, str(path))
     module.load_state_dict(state)
 
 

@@ -12,19 +12,7 @@ import torch
 from torch import nn
 
 from privgen.errors import UserError
-from privgen.runs import load_tensors, save_tensors
-
-
-def _check(module_state: dict[str, torch.Tensor], state: dict[str, torch.Tensor], path: Path, part: str) -> None:
-    missing = sorted(set(module_state) - set(state))
-    extra = sorted(set(state) - set(module_state))
-    if missing or extra:
-        raise UserError(f"{path} does not match its config ({part}): {len(missing)} tensors missing (e.g. {missing[:2]}), "
-                        f"{len(extra)} unexpected (e.g. {extra[:2]}); the checkpoint is corrupted or from another model")
-    for k, v in state.items():
-        if v.shape != module_state[k].shape:
-            raise UserError(f"{path}: {part} tensor {k} has shape {tuple(v.shape)} but the config needs "
-                            f"{tuple(module_state[k].shape)}; the checkpoint is corrupted or from another model")
+from privgen.runs import check_state, load_tensors, save_tensors
 
 
 def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -60,7 +48,7 @@ def load_checkpoint(path: Path, model: nn.Module, ema: nn.Module, opt: torch.opt
     tensors = load_tensors(path)
     for name, module in (("model", model), ("ema", ema)):
         part = _section(tensors, name)
-        _check(module.state_dict(), part, path, name)
+        check_state(module.state_dict(), part, f"{path} ({name})")
         module.load_state_dict(part)
     state = _section(tensors, "state")
     if not {"step", "generator", "torch_rng"} <= set(state):
@@ -92,5 +80,5 @@ def load_checkpoint(path: Path, model: nn.Module, ema: nn.Module, opt: torch.opt
 def load_module_section(module: nn.Module, path: Path, part: str) -> None:
     """Load one module's weights ('model' = raw training weights, 'ema') from a checkpoint, validated."""
     state = _section(load_tensors(path), part)
-    _check(module.state_dict(), state, path, part)
+    check_state(module.state_dict(), state, f"{path} ({part})")
     module.load_state_dict(state)

@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from privgen.data import load_images, train_test_split
 from privgen.diffusion.sampler import check_sampling_args, sample_labels
-from privgen.diffusion.store import load_model
+from privgen.diffusion.store import load_model, model_split
 from privgen.errors import UserError
 from privgen.eval import cached_classifier, extract_features, frechet_distance, load_classifier, predict
 from privgen.report import save_image_grid
@@ -41,8 +40,7 @@ def evaluate_generation(model_dir: Path | str, out: Path | str, n_per_class: int
         if int(clf_cfg.get("image_size", -1)) != model.image_size:
             raise UserError(f"classifier {classifier} works on {clf_cfg.get('image_size')}x{clf_cfg.get('image_size')} "
                             f"images but the model makes {model.image_size}x{model.image_size}; pass a matching one")
-    ds = load_images(cfg["data"], model.image_size)
-    test = train_test_split(ds, cfg.get("test_fraction", 0.2), cfg.get("split_seed", 0)).test
+    test = model_split(model).test
     config = {"model": str(model_dir), "n_per_class": n_per_class, "guidance_scale": guidance_scale, "steps": steps,
               "seed": seed, "device": str(dev), "classifier": str(classifier) if classifier else None}
     run = RunDir.create(out, KIND, config, overwrite=overwrite)

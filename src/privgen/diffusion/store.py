@@ -55,6 +55,17 @@ class DiffusionModel:
         return resolve_class(cls, self.class_names, "the model")
 
 
+def model_split(model: DiffusionModel):
+    """The real train/test split the model was trained on: same data, size, test fraction and split seed."""
+    from privgen.data import load_images, train_test_split
+
+    cfg = model.config
+    if "data" not in cfg:
+        raise UserError("the model's config.json names no data; it was not trained by privgen diffusion train")
+    ds = load_images(cfg["data"], model.image_size)
+    return train_test_split(ds, float(cfg.get("test_fraction", 0.2)), int(cfg.get("split_seed", 0)))
+
+
 def model_config(recipe: Recipe, num_classes: int, class_names: tuple[str, ...], in_channels: int) -> dict[str, Any]:
     return {"recipe": recipe.to_dict(), "num_classes": num_classes, "class_names": list(class_names),
             "in_channels": in_channels, "null_class": num_classes}

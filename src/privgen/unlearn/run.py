@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
-from privgen.data import load_images, retain_forget, train_test_split
+from privgen.data import retain_forget
 from privgen.diffusion.sampler import sample_labels
 from privgen.diffusion.schedule import training_scheduler
-from privgen.diffusion.store import KIND, DiffusionModel, load_model, save_unet
+from privgen.diffusion.store import KIND, DiffusionModel, load_model, model_split, save_unet
 from privgen.diffusion.trainer import fit, init_state
 from privgen.diffusion.model import build_unet
 from privgen.errors import UserError
@@ -32,13 +32,8 @@ DEFAULT_BATCH = 64
 
 
 def training_split(model: DiffusionModel):
-    """The real training split the base model was trained on (same data, size and split seed)."""
-    cfg = model.config
-    try:
-        ds = load_images(cfg["data"], int(cfg["image_size"]))
-        return train_test_split(ds, float(cfg.get("test_fraction", 0.2)), int(cfg.get("split_seed", 0))).train
-    except KeyError as e:
-        raise UserError(f"the model's config.json lacks {e}; it was not trained by privgen diffusion train") from None
+    """The real training split the base model was trained on."""
+    return model_split(model).train
 
 
 def unlearn(model_dir: Path | str, method: str, forget: int | str, out: Path | str, seed: int = 0,
