@@ -202,7 +202,7 @@ class RunDir:
 
 
 # Options that may differ between a run and its resumption without changing the result.
-_RESUME_FREE = {"privgen_version", "quiet", "overwrite", "resume", "steps", "epochs"}
+_RESUME_FREE = {"privgen_version", "quiet", "overwrite", "resume", "steps", "epochs", "workers"}
 
 
 def describe_run(path: Path) -> str | None:

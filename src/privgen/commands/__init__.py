@@ -6,6 +6,7 @@ from typing import Callable
 
 import typer
 
+from privgen.commands.attack import app as attack_app
 from privgen.commands.bench import app as bench_app
 from privgen.commands.bench_vfl import vfl as bench_vfl
 from privgen.commands.classifier import app as classifier_app
@@ -22,6 +23,7 @@ COMMAND_GROUPS: dict[str, typer.Typer] = {
     "classifier": classifier_app,
     "diffusion": diffusion_app,
     "unlearn": unlearn_app,
+    "attack": attack_app,
     "eval": eval_app,
     "vfl": vfl_app,
     "bench": bench_app,

@@ -38,3 +38,39 @@ def diffusion(out: Path = typer.Option(..., "--out", help="Output directory for 
                       "sampling_speedup": {k: round(v["speedup_batched_vs_two_pass"], 2)
                                            for k, v in result["sampling"].items()}}))
     print(f"wrote {out / 'bench.json'}")
+
+
+@app.command("unlearning")
+def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (results.json, report.md, PNGs)."),
+               data: str = typer.Option("mnist5k", "--data", help="Image dataset (privgen data list) or a path."),
+               forget: str = typer.Option("3", "--forget", help="Class to forget (id or name)."),
+               methods: str = typer.Option("all", "--methods",
+                                           help="all, or a comma list: dimum,salun,dimum:alt=noise (the retrain "
+                                                "oracle and the original model are always included)."),
+               aux: str = typer.Option("retain", "--aux", help="Attacker data: retain, generated or public."),
+               recipe: str = typer.Option("cpu16", "--recipe", help="Pretraining recipe (cpu16, demo16, gpu28)."),
+               unlearn_steps: int = typer.Option(None, "--unlearn-steps", help="Unlearning steps (default: the method runner's)."),
+               unlearn_lr: float = typer.Option(None, "--unlearn-lr", help="Unlearning learning rate (default: the runner's)."),
+               attack_steps: int = typer.Option(1000, "--attack-steps", help="DiMRA fine-tuning steps (same for every model)."),
+               attack_lr: float = typer.Option(1e-4, "--attack-lr", help="DiMRA learning rate."),
+               attack_batch: int = typer.Option(64, "--attack-batch", help="DiMRA batch size."),
+               curve_points: int = typer.Option(5, "--curve-points", help="Points on each relearning curve."),
+               n_per_class: int = typer.Option(50, "--n-per-class", help="Generated images per class per evaluation."),
+               curve_n: int = typer.Option(50, "--curve-n", help="Samples of the forgotten class per curve point."),
+               eval_steps: int = typer.Option(25, "--eval-steps", help="DDIM steps for every evaluation."),
+               guidance: float = typer.Option(3.0, "--guidance", help="Guidance of the headline numbers and curves (1 or 3); both are evaluated."),
+               workers: int = typer.Option(2, "--workers", help="Worker processes (1 torch thread each)."),
+               seed: int = Seed, device: str = typer.Option("cpu", "--device", help="cpu or cuda[:N]."),
+               overwrite: bool = typer.Option(False, "--overwrite", help="Replace results of different options at --out."),
+               quiet: bool = Quiet) -> None:
+    """Unlearn one class with every method, attack every model (and the oracle) with DiMRA, report."""
+    from privgen.bench.unlearning import run_benchmark
+    from privgen.bench.unlearning_tasks import BenchSettings
+
+    s = BenchSettings(data=data, forget=forget, seed=seed, recipe=recipe, aux=aux, unlearn_steps=unlearn_steps,
+                      unlearn_lr=unlearn_lr, attack_steps=attack_steps, attack_lr=attack_lr, attack_batch=attack_batch,
+                      curve_points=curve_points, n_per_class=n_per_class, curve_n=curve_n, eval_steps=eval_steps,
+                      guidance=guidance, device=device)
+    run = run_benchmark(s, methods, out, workers, overwrite, quiet)
+    print((run.path / "report.md").read_text().split("\n## ")[0])
+    print(f"wrote {run.path / 'results.json'} and {run.path / 'report.md'}")

@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 
 from privgen.diffusion.guidance import guided_eps, guided_eps_two_pass
-from privgen.diffusion.schedule import sampling_scheduler
+from privgen.diffusion.schedule import ddim_step, sampling_scheduler
 from privgen.diffusion.store import DiffusionModel
 from privgen.errors import UserError
 from privgen.progress import progress
@@ -42,7 +42,7 @@ def sample_labels(model: DiffusionModel, labels: torch.Tensor, guidance_scale: f
         y = labels[i:i + batch_size].to(dev)
         for t in sched.timesteps:
             eps = eps_fn(unet, x, int(t), y, guidance_scale, model.null_class)
-            x = sched.step(eps, t, x).prev_sample
+            x = ddim_step(sched, eps, t, x)
             bar.update(1)
         out.append(x.clamp(-1, 1).float().cpu())
     bar.close()

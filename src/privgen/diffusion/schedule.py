@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
 TRAIN_TIMESTEPS = 1000
@@ -23,6 +24,17 @@ def sampling_scheduler(steps: int) -> DDIMScheduler:
                       set_alpha_to_one=True, timestep_spacing="trailing")
     s.set_timesteps(steps)
     return s
+
+
+def ddim_step(sched: DDIMScheduler, eps: torch.Tensor, t: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
+    """One DDIM update that stays consistent with the clipped x0.
+
+    diffusers clips the predicted x0 to [-1, 1] but by default keeps the unclipped eps for the direction
+    term; under guidance (eps scaled up) the two disagree and samples drift to other classes. Measured on
+    cpu16 (20 images/class, 50 steps): guidance 3 class accuracy 0.17 with the default, 1.00 with the
+    eps re-derived from the clipped x0 (``use_clipped_model_output``), 1.00 without clipping.
+    """
+    return sched.step(eps, t, x, use_clipped_model_output=True).prev_sample
 
 
 def learning_rate(step: int, base: float, warmup: int, total: int, final_fraction: float) -> float:

@@ -127,5 +127,14 @@ def load_model(path: Path | str, device: str | torch.device = "cpu", weights: st
     return model
 
 
+def describe_model(path: Path | str, device: str | torch.device = "cpu") -> DiffusionModel:
+    """The model's config (recipe, classes, data) with freshly initialised weights; the run may be unfinished."""
+    run = RunDir.open(path, KIND, require_finished=False)
+    model = model_from_config(run.config, run.path)
+    apply_threads(model.recipe, torch.device(device))
+    model.unet.to(device)
+    return model
+
+
 def _as_list(v: Any) -> list:
     return list(v) if isinstance(v, (list, tuple)) else [v]

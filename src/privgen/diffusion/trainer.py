@@ -80,11 +80,28 @@ def fit(state: TrainState, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, tot
     return state
 
 
-def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str | Recipe = "cpu16",
-          image_size: int | None = None, steps: int | None = None, seed: int = 0, split_seed: int = 0,
-          test_fraction: float = 0.2, device: str = "auto", overwrite: bool = False, quiet: bool = False,
-          **overrides) -> RunDir:
-    """Pretrain on the training split of `data`; resumes from DIR's checkpoint when one exists."""
+@dataclass
+class TrainingRun:
+    """A pretraining run directory opened (config written) but not yet trained."""
+
+    run: RunDir
+    model: DiffusionModel
+    recipe: Recipe
+    split: object
+    device: torch.device
+    total_steps: int
+    seed: int
+
+
+def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str | Recipe = "cpu16",
+                      image_size: int | None = None, steps: int | None = None, seed: int = 0, split_seed: int = 0,
+                      test_fraction: float = 0.2, device: str = "auto", overwrite: bool = False,
+                      **overrides) -> TrainingRun:
+    """Validate the options and write DIR/config.json (resumable), without training.
+
+    Split from `train` so a caller can reserve a run directory before the (long) training starts, e.g. to
+    start the retrain oracle from the same base config in parallel.
+    """
     from privgen.data import load_images, train_test_split
 
     if steps is not None and steps <= 0:
@@ -100,8 +117,18 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
     model = new_model(rec, ds.num_classes, tuple(ds.class_names), ds.shape[0])
     config = {"data": str(data), "image_size": rec.image_size, "seed": seed, "split_seed": split_seed,
               "test_fraction": test_fraction, "device": str(dev), "steps": total, **model.config}
-    out = Path(out)
-    run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
+    run = RunDir.create(Path(out), KIND, config, overwrite=overwrite, resume=True)
+    return TrainingRun(run, model, rec, split, dev, total, seed)
+
+
+def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str | Recipe = "cpu16",
+          image_size: int | None = None, steps: int | None = None, seed: int = 0, split_seed: int = 0,
+          test_fraction: float = 0.2, device: str = "auto", overwrite: bool = False, quiet: bool = False,
+          **overrides) -> RunDir:
+    """Pretrain on the training split of `data`; resumes from DIR's checkpoint when one exists."""
+    tr = open_training_run(data, out, recipe, image_size, steps, seed, split_seed, test_fraction, device, overwrite,
+                           **overrides)
+    run, model, rec, split, dev, total = tr.run, tr.model, tr.recipe, tr.split, tr.device, tr.total_steps
     state = init_state(model.unet.to(dev), rec, seed)
     ckpt = run.file(CHECKPOINT)
     if ckpt.exists():

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from diffusers import UNet2DModel
 
 from privgen.diffusion.guidance import guided_eps
-from privgen.diffusion.schedule import sampling_scheduler
+from privgen.diffusion.schedule import ddim_step, sampling_scheduler
 from privgen.unlearn.base import Method, UnlearnContext
 from privgen.unlearn.registry import register
 
@@ -37,7 +37,7 @@ def partial_sample(unet: UNet2DModel, n: int, shape: tuple[int, ...], forget_cla
     x = torch.randn((n, *shape), generator=generator).to(device)
     y = torch.full((n,), forget_class, dtype=torch.long, device=device)
     for t in sched.timesteps[:stop]:
-        x = sched.step(guided_eps(unet, x, int(t), y, guidance, null_class), t, x).prev_sample
+        x = ddim_step(sched, guided_eps(unet, x, int(t), y, guidance, null_class), t, x)
     return x, int(sched.timesteps[stop])
 
 

@@ -1,16 +1,19 @@
 """Forgetting and retained quality of one model, for one forgotten class (DESIGN §8).
 
-forget_acc: share of images generated under c_f that the evaluation classifier labels c_f (lower is better).
-fd_retained: Fréchet distance between images generated under the retained classes and the real retained
-test images, pooled over classes, in the classifier's feature space. Every number carries its sample count.
+forget_acc: share of images generated under c_f that the evaluation classifier labels c_f (lower is better),
+with a 95% Wilson interval. fd_retained: Fréchet distance between images generated under the retained
+classes and the real retained test images, pooled over classes, in the classifier's feature space.
+Every number carries its sample count.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from scipy.stats import binomtest
 
 from privgen.data import ImageDataset
 from privgen.diffusion.sampler import sample_labels
@@ -18,30 +21,58 @@ from privgen.diffusion.store import DiffusionModel
 from privgen.eval import EvalCNN, extract_features, frechet_distance, predict
 
 
-def evaluate_forgetting(model: DiffusionModel, forget_class: int, clf: EvalCNN, test: ImageDataset,
-                        n_per_class: int = 100, guidance_scales: tuple[float, ...] = (1.0, 3.0),
-                        steps: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """Sample n_per_class images per class at each guidance scale; same seed ⇒ same start noise for every model."""
+def wilson(k: int, n: int) -> list[float]:
+    """95% Wilson score interval of a proportion k/n."""
+    ci = binomtest(int(k), int(n)).proportion_ci(0.95, method="wilson")
+    return [float(ci.low), float(ci.high)]
+
+
+@dataclass
+class RealFeatures:
+    """Classifier features of the real retained test images: computed once, shared by every evaluation."""
+
+    features: np.ndarray
+    forget_class: int
+
+    @classmethod
+    def of(cls, clf: EvalCNN, test: ImageDataset, forget_class: int) -> "RealFeatures":
+        return cls(extract_features(clf, test.x[test.y != forget_class]), forget_class)
+
+
+def score(images: np.ndarray, labels: np.ndarray, clf: EvalCNN, real: RealFeatures) -> dict[str, Any]:
+    """forget_acc (with CI), retained class accuracy and retained FD of labelled generated images."""
+    c_f = real.forget_class
+    pred = predict(clf, images)
+    forget, retained = labels == c_f, labels != c_f
+    hits = int((pred[forget] == c_f).sum())
+    return {"forget_acc": hits / max(int(forget.sum()), 1), "forget_acc_ci": wilson(hits, int(forget.sum())),
+            "retained_class_acc": float((pred[retained] == labels[retained]).mean()),
+            "fd_retained": frechet_distance(extract_features(clf, images[retained]), real.features),
+            "n_forget": int(forget.sum()), "n_retained": int(retained.sum()), "n_real_retained": len(real.features)}
+
+
+def evaluate_forgetting(model: DiffusionModel, clf: EvalCNN, real: RealFeatures, n_per_class: int = 100,
+                        guidance_scales: tuple[float, ...] = (1.0, 3.0), steps: int | None = None, seed: int = 0
+                        ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Score the model at each guidance scale; same seed ⇒ same start noise for every model.
+
+    Returns the metrics ({"g1": {...}, "g3": {...}}) and the generated images per scale (label-major order).
+    """
     steps = steps or model.recipe.sample_steps
     labels = torch.arange(model.num_classes).repeat_interleave(n_per_class)
-    lab = labels.numpy()
-    keep_real = test.y != forget_class
-    f_real = extract_features(clf, test.x[keep_real])
-    out: dict[str, Any] = {"n_per_class": n_per_class, "n_real_retained": int(keep_real.sum()), "steps": steps}
+    metrics: dict[str, Any] = {"n_per_class": n_per_class, "steps": steps}
+    images: dict[str, np.ndarray] = {}
     for g in guidance_scales:
-        images = sample_labels(model, labels, g, steps, seed).numpy()
-        pred = predict(clf, images)
-        retained = lab != forget_class
         key = f"g{g:g}"
-        out[key] = {
-            "forget_acc": float((pred[lab == forget_class] == forget_class).mean()),
-            "retained_class_acc": float((pred[retained] == lab[retained]).mean()),
-            "fd_retained": frechet_distance(extract_features(clf, images[retained]), f_real),
-        }
-    return out
+        images[key] = sample_labels(model, labels, g, steps, seed).numpy()
+        metrics[key] = score(images[key], labels.numpy(), clf, real)
+    return metrics, images
 
 
-def forget_images(model: DiffusionModel, forget_class: int, n: int, guidance: float, steps: int | None = None,
-                  seed: int = 0) -> np.ndarray:
+def forget_accuracy(unet, model: DiffusionModel, clf: EvalCNN, forget_class: int, n: int, guidance: float,
+                    steps: int, seed: int = 0) -> float:
+    """forget_acc of `unet` (e.g. a checkpoint during an attack) from n samples under c_f."""
+    probe = DiffusionModel(unet, model.recipe, model.num_classes, model.class_names, model.in_channels, model.config)
     labels = torch.full((n,), forget_class, dtype=torch.long)
-    return sample_labels(model, labels, guidance, steps or model.recipe.sample_steps, seed).numpy()
+    images = sample_labels(probe, labels, guidance, steps, seed).numpy()
+    return float((predict(clf, images) == forget_class).mean())

@@ -16,7 +16,7 @@ import torch
 from privgen.data import retain_forget
 from privgen.diffusion.sampler import sample_labels
 from privgen.diffusion.schedule import training_scheduler
-from privgen.diffusion.store import KIND, DiffusionModel, load_model, model_split, save_unet
+from privgen.diffusion.store import KIND, DiffusionModel, describe_model, load_model, model_split, save_unet
 from privgen.diffusion.trainer import fit, init_state
 from privgen.diffusion.model import build_unet
 from privgen.errors import UserError
@@ -26,8 +26,8 @@ from privgen.unlearn.base import Method, UnlearnContext
 from privgen.unlearn.loop import finetune
 from privgen.unlearn.registry import build_method
 
-DEFAULT_STEPS = 200
-DEFAULT_LR = 1e-4
+DEFAULT_STEPS = 100
+DEFAULT_LR = 2e-4
 DEFAULT_BATCH = 64
 
 
@@ -42,8 +42,10 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str, out: Path | s
             quiet: bool = False) -> RunDir:
     """Unlearn class `forget` from the model in `model_dir` with `method`; writes a model directory."""
     dev = resolve_device(device)
-    base = load_model(model_dir, dev)
     impl = build_method(method, options)
+    # The retrain oracle needs only the base model's config (data, split, recipe), not its weights, so it
+    # can run while the base model is still training.
+    base = load_model(model_dir, dev) if impl.finetunes else describe_model(model_dir, dev)
     if base.num_classes < 2:
         raise UserError("the model has a single class: forgetting every class leaves nothing to keep")
     c_f = base.class_id(forget)
@@ -99,6 +101,7 @@ def _finetune(base: DiffusionModel, impl: Method, split, c_f: int, seed: int, st
 
 def _retrain(base: DiffusionModel, split, seed: int, steps: int, quiet: bool):
     dev = base.device
+    seed_everything(seed)  # initial weights from the seed, not from whatever ran before
     unet = build_unet(base.recipe, base.in_channels, base.num_classes).to(dev)
     state = init_state(unet, base.recipe, seed)
     x, y = torch.from_numpy(split.retain.x).to(dev), torch.from_numpy(split.retain.y).to(dev)

@@ -1,0 +1,6 @@
+"""Attacks on unlearned generative models: DiMRA, the relearning attack (DESIGN §7)."""
+
+from privgen.attacks.aux import AUX_SOURCES, AuxData, AuxRequest, build_aux
+from privgen.attacks.relearn import relearn, relearn_run
+
+__all__ = ["AUX_SOURCES", "AuxData", "AuxRequest", "build_aux", "relearn", "relearn_run"]

@@ -1,0 +1,125 @@
+"""The attacker's auxiliary data for DiMRA, one builder per source (DESIGN §7).
+
+The attacker does not know which class was forgotten. Only ``kshot`` takes a class, because by definition
+it holds k labelled images of the forgotten class. ``retain`` is the data owner's remaining data: it comes
+from the model's own deletion record (or, in the benchmark, the same set for every model), never from a
+class the attacker names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from privgen.diffusion.store import DiffusionModel, model_split
+from privgen.errors import UserError
+
+
+@dataclass
+class AuxData:
+    """Images in [-1, 1] with their condition labels, and a line saying what they are."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    description: str
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class AuxRequest:
+    model: DiffusionModel
+    seed: int = 0
+    k: int = 10
+    kshot_class: int | None = None
+    deleted_class: int | None = None      # the owner's deletion record, for `retain` only
+    n_generated: int = 100                # per condition, for `generated`
+    keep_threshold: float = 0.5           # `generated`: keep a condition the classifier recognises this often
+    classifier: object | None = None      # `generated`: the attacker's (public) digit classifier
+
+
+def deletion_record(config: dict) -> int | None:
+    """The class the data owner deleted, as recorded by `privgen unlearn` (None for a model never unlearned)."""
+    record = config.get("unlearning") or {}
+    return record.get("forget_class")
+
+
+def _retain(req: AuxRequest) -> AuxData:
+    deleted = req.deleted_class if req.deleted_class is not None else deletion_record(req.model.config)
+    if deleted is None:
+        raise UserError("--aux retain needs the owner's deletion record, but this model was never unlearned "
+                        "(no 'unlearning' in its config.json); use --aux public, generated or kshot")
+    train = model_split(req.model).train
+    keep = train.y != deleted
+    return AuxData(torch.from_numpy(train.x[keep]), torch.from_numpy(train.y[keep]).long(),
+                   f"the owner's retained training images ({int(keep.sum())})")
+
+
+PUBLIC = "digits"  # scikit-learn's 8x8 digits: another dataset of the same classes as MNIST
+
+
+def _public(req: AuxRequest) -> AuxData:
+    from privgen.data import load_images
+
+    model = req.model
+    if model.config.get("data") == PUBLIC:
+        raise UserError(f"--aux public uses {PUBLIC}, which is this model's own training data, not public data "
+                        "the owner never used; use --aux retain, generated or kshot")
+    ds = load_images(PUBLIC, model.image_size)
+    if list(ds.class_names) != list(model.class_names) or ds.shape[0] != model.in_channels:
+        raise UserError(f"--aux public uses scikit-learn's digits (classes 0-9, 1 channel), which do not match the "
+                        f"model's classes {', '.join(model.class_names)}; use --aux retain, generated or kshot")
+    return AuxData(torch.from_numpy(ds.x), torch.from_numpy(ds.y).long(),
+                   f"scikit-learn digits resized to {model.image_size}x{model.image_size} ({len(ds.y)})")
+
+
+def _generated(req: AuxRequest) -> AuxData:
+    """Samples of every condition the model still renders, judged by the attacker's classifier."""
+    from privgen.diffusion.sampler import sample_labels
+    from privgen.eval import predict
+
+    if req.classifier is None:
+        raise UserError("--aux generated needs a classifier to judge which conditions the model still renders")
+    model = req.model
+    labels = torch.arange(model.num_classes).repeat_interleave(req.n_generated)
+    images = sample_labels(model, labels, 3.0, model.recipe.sample_steps, req.seed)
+    pred = predict(req.classifier, images.numpy())
+    lab = labels.numpy()
+    kept = [c for c in range(model.num_classes) if (pred[lab == c] == c).mean() >= req.keep_threshold]
+    if not kept:
+        raise UserError("--aux generated: the classifier recognises none of the model's conditions; nothing to attack with")
+    mask = np.isin(lab, kept)
+    return AuxData(images[torch.from_numpy(mask)], labels[torch.from_numpy(mask)],
+                   f"{req.n_generated} own samples for each of {len(kept)} recognised conditions")
+
+
+def _kshot(req: AuxRequest) -> AuxData:
+    c = req.kshot_class if req.kshot_class is not None else deletion_record(req.model.config)
+    if c is None:
+        raise UserError("--aux kshot needs the class of its k images: pass --kshot-class")
+    c = req.model.class_id(c)
+    if req.k <= 0:
+        raise UserError(f"--k must be a positive number of images, got {req.k}")
+    train = model_split(req.model).train
+    idx = np.flatnonzero(train.y == c)
+    if len(idx) < req.k:
+        raise UserError(f"--aux kshot with --k {req.k}: the training split has only {len(idx)} images of class {c}; "
+                        f"lower --k")
+    pick = np.random.default_rng(req.seed).choice(idx, req.k, replace=False)
+    return AuxData(torch.from_numpy(train.x[pick]), torch.full((req.k,), c, dtype=torch.long),
+                   f"{req.k} labelled images of class {c}")
+
+
+AUX_SOURCES: dict[str, Callable[[AuxRequest], AuxData]] = {
+    "retain": _retain, "generated": _generated, "public": _public, "kshot": _kshot,
+}
+
+
+def build_aux(source: str, req: AuxRequest) -> AuxData:
+    if source not in AUX_SOURCES:
+        raise UserError(f"unknown --aux {source!r}; choose one of {', '.join(AUX_SOURCES)}")
+    return AUX_SOURCES[source](req)

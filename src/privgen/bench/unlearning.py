@@ -1,0 +1,130 @@
+"""`privgen bench unlearning`: every method, the DiMRA attack on each, with the retrain oracle as control.
+
+Graph: pretrain ∥ retrain oracle → the fine-tuning methods → for every model (original, oracle, methods):
+evaluate, attack with the same budget, evaluate again. Results: results.json, report.md, PNGs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from privgen.bench.pool import Task, run_graph
+from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, pretrained_dir, task_attack, task_pretrain,
+                                            task_unlearn)
+from privgen.errors import UserError
+from privgen.runs import RunDir, atomic_write_json
+
+KIND = "bench-unlearning"
+ORIGINAL, ORACLE = "original", "retrain"
+
+
+def parse_methods(text: str) -> list[MethodSpec]:
+    """'all' or a comma list of `name` / `name:key=value:...`; the oracle is always added (it is the control)."""
+    from privgen.unlearn import METHODS, build_method
+
+    items = [m.strip() for m in text.split(",") if m.strip()]
+    if not items:
+        raise UserError("--methods is empty; use all or a list like dimum,salun,ga")
+    if items == ["all"]:
+        items = [m for m in METHODS if m != ORACLE]
+    specs, seen = [], set()
+    for item in items:
+        name, *pairs = item.split(":")
+        opts = []
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise UserError(f"--methods entry {item!r}: options look like name:key=value")
+            opts.append((key.replace("-", "_"), value))
+        spec = MethodSpec(item, name, tuple(opts))
+        build_method(name, spec.options_dict())  # unknown method or foreign option: one clear error now
+        if item in seen or item in (ORIGINAL,):
+            raise UserError(f"--methods lists {item!r} twice (or names the reserved 'original')")
+        seen.add(item)
+        if name != ORACLE:
+            specs.append(spec)
+    return [MethodSpec(ORACLE, ORACLE)] + specs
+
+
+def validate(s: BenchSettings, workers: int) -> None:
+    from privgen.attacks.aux import AUX_SOURCES
+    from privgen.diffusion.model import get_recipe
+
+    get_recipe(s.recipe)
+    if s.aux not in AUX_SOURCES or s.aux == "kshot":
+        raise UserError(f"--aux must be one of {', '.join(a for a in AUX_SOURCES if a != 'kshot')} for the benchmark "
+                        f"(kshot names the forgotten class; use privgen attack relearn for it), got {s.aux!r}")
+    for flag, value in (("--attack-steps", s.attack_steps), ("--attack-batch", s.attack_batch),
+                        ("--attack-lr", s.attack_lr)):
+        if value <= 0:
+            raise UserError(f"{flag} must be positive, got {value}")
+    if s.unlearn_steps is not None and s.unlearn_steps <= 0:
+        raise UserError(f"--unlearn-steps must be positive, got {s.unlearn_steps}")
+    if s.curve_points <= 0 or s.curve_points > s.attack_steps:
+        raise UserError(f"--curve-points must be between 1 and --attack-steps, got {s.curve_points}")
+    if s.n_per_class < 10 or s.curve_n < 1:
+        raise UserError(f"--n-per-class must be at least 10 (Fréchet distance), got {s.n_per_class}")
+    if s.eval_steps <= 0:
+        raise UserError(f"--eval-steps must be positive, got {s.eval_steps}")
+    if s.guidance not in (1.0, 3.0):
+        raise UserError(f"--guidance (the scale of the headline numbers and curves) must be 1 or 3, got {s.guidance}")
+    if workers <= 0:
+        raise UserError(f"--workers must be positive, got {workers}")
+
+
+def resolve_forget(s: BenchSettings) -> BenchSettings:
+    """The forgotten class by id or name, checked against the dataset's classes."""
+    from privgen.data import load_images
+    from privgen.data.splits import resolve_class
+
+    ds = load_images(s.data, 8)
+    c = resolve_class(s.forget, ds.class_names, f"dataset {s.data}")
+    if ds.num_classes < 2:
+        raise UserError("the dataset has a single class: forgetting it leaves nothing to keep")
+    return replace(s, forget=c)
+
+
+def plan(s: BenchSettings, specs: list[MethodSpec], classifier_dir: str, out: str) -> list[Task]:
+    pre = Task("pretrain", task_pretrain, (s,))
+    tasks = [pre]
+    for spec in specs:
+        deps = () if spec.method == ORACLE else ("pretrain",)
+        tasks.append(Task(f"unlearn {spec.label}", task_unlearn, (s, spec), deps))
+    models = [(ORIGINAL, "pretrain")] + [(spec.label, f"unlearn {spec.label}") for spec in specs]
+    for label, dep in models:
+        tasks.append(Task(f"attack {label}", task_attack, deps=(dep,),
+                          bind=lambda r, lab=label, d=dep: (s, lab, r[d]["dir"], classifier_dir, out)))
+    return tasks
+
+
+def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, overwrite: bool = False,
+                  quiet: bool = False) -> RunDir:
+    from privgen.bench.unlearning_report import build_results, write_report
+    from privgen.diffusion.trainer import open_training_run
+    from privgen.eval import cached_classifier
+
+    s = resolve_forget(s)
+    validate(s, workers)
+    specs = parse_methods(methods)
+    config = {"settings": s.as_dict(), "methods": [sp.label for sp in specs], "workers": workers}
+    run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
+    start = time.perf_counter()
+    _, clf_cfg, clf_dir = cached_classifier(s.data, _image_size(s), 0, device=s.device, quiet=quiet)
+    # Reserve the pretraining run (config.json) so the retrain oracle can start from its config in parallel.
+    if not (pretrained_dir(s) / "metrics.json").exists():
+        open_training_run(s.data, pretrained_dir(s), s.recipe, seed=s.seed, device=s.device)
+    results = run_graph(plan(s, specs, str(clf_dir), str(out)), workers, desc="bench unlearning", quiet=quiet)
+    payload = build_results(s, specs, results, str(clf_dir), time.perf_counter() - start)
+    atomic_write_json(run.file("results.json"), payload)
+    write_report(run.path, s, payload)
+    run.write_metrics({"wall_seconds": payload["wall_seconds"], "methods": len(specs) + 1})
+    return run
+
+
+def _image_size(s: BenchSettings) -> int:
+    from privgen.diffusion.model import get_recipe
+
+    return get_recipe(s.recipe).image_size

@@ -1,0 +1,163 @@
+"""results.json and report.md of `privgen bench unlearning`: one table, relearning curves, before/after grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from privgen.bench.unlearning_tasks import BenchSettings, MethodSpec, grid_classes, slug
+from privgen.report import markdown_table, save_image_grid, write_markdown
+from privgen.runs import read_json
+from privgen.unlearn.run import DEFAULT_LR
+
+ORIGINAL, ORACLE = "original", "retrain"
+
+
+def _model_entry(s: BenchSettings, label: str, method: str, options: dict, unlearn: dict | None, attack: dict,
+                 pretrain_seconds: float) -> dict[str, Any]:
+    g = f"g{s.guidance:g}"
+    before, after = attack["before"], attack["after"]
+    seconds = unlearn.get("unlearn_seconds") if unlearn else None
+    return {
+        "method": method, "options": options,
+        "forget_acc": before[g]["forget_acc"], "fd_retained": before[g]["fd_retained"],
+        "forget_acc_after_attack": after[g]["forget_acc"], "fd_retained_after_attack": after[g]["fd_retained"],
+        "relearn_curve": attack["attack"]["relearn_curve"],
+        "unlearn_seconds": seconds,
+        "unlearn_fraction_of_pretrain": seconds / pretrain_seconds if seconds is not None and pretrain_seconds else None,
+        "unlearn_steps": unlearn.get("steps") if unlearn else None,
+        "attack_seconds": attack["attack"]["attack_seconds"],
+        "aux_loss_before": attack["attack"]["aux_loss_before"], "aux_loss_after": attack["attack"]["aux_loss_after"],
+        "by_guidance": {k: {"before": before[k], "after": after[k]} for k in ("g1", "g3")},
+        "model_dir": unlearn.get("dir") if unlearn else None, "attacked_dir": attack["attacked_dir"],
+    }
+
+
+def build_results(s: BenchSettings, specs: list[MethodSpec], results: dict[str, Any], classifier_dir: str,
+                  wall_seconds: float) -> dict[str, Any]:
+    pre = results["pretrain"]
+    pretrain_seconds = float(pre.get("train_seconds") or 0.0)
+    models = {ORIGINAL: _model_entry(s, ORIGINAL, ORIGINAL, {}, None, results[f"attack {ORIGINAL}"], pretrain_seconds)}
+    for spec in specs:
+        models[spec.label] = _model_entry(s, spec.label, spec.method, spec.options_dict(),
+                                          results[f"unlearn {spec.label}"], results[f"attack {spec.label}"],
+                                          pretrain_seconds)
+    oracle = models[ORACLE]
+    for m in models.values():
+        for key in ("g1", "g3"):
+            ref = oracle["by_guidance"][key]["after"]["forget_acc"]
+            m["by_guidance"][key]["recovery_vs_oracle"] = m["by_guidance"][key]["after"]["forget_acc"] - ref
+        m["recovery_vs_oracle"] = m["by_guidance"][f"g{s.guidance:g}"]["recovery_vs_oracle"]
+    clf_metrics = read_json(Path(classifier_dir) / "metrics.json")
+    first = models[ORIGINAL]["by_guidance"]["g1"]["before"]
+    return {
+        "config": s.as_dict(), "num_classes": results[f"attack {ORIGINAL}"]["num_classes"], "methods": models,
+        "sample_counts": {"n_per_class": s.n_per_class, "n_forget": first["n_forget"],
+                          "n_retained": first["n_retained"], "n_real_retained": first["n_real_retained"],
+                          "curve_n": s.curve_n, "eval_steps": s.eval_steps},
+        "classifier": {"dir": classifier_dir, "test_accuracy": clf_metrics.get("test_accuracy")},
+        "pretrain": {"dir": pre["dir"], "train_seconds": pretrain_seconds, "steps": pre.get("steps")},
+        "unlearn_lr": s.unlearn_lr if s.unlearn_lr is not None else DEFAULT_LR,
+        "wall_seconds": round(wall_seconds, 1),
+    }
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def results_table(payload: dict[str, Any]) -> str:
+    s = payload["config"]
+    g = f"g{s['guidance']:g}"
+    rows = []
+    for label, m in payload["methods"].items():
+        b1, b3 = (m["by_guidance"][k] for k in ("g1", "g3"))
+        ci = m["by_guidance"][g]["after"]["forget_acc_ci"]
+        rows.append([
+            label,
+            "-" if m["unlearn_seconds"] is None else f"{m['unlearn_seconds']:.3g} ({100 * m['unlearn_fraction_of_pretrain']:.1f}%)",
+            f"{_pct(b1['before']['forget_acc'])} → {_pct(b1['after']['forget_acc'])}",
+            f"{_pct(b3['before']['forget_acc'])} → {_pct(b3['after']['forget_acc'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
+            f"{100 * m['recovery_vs_oracle']:+.0f} pts",
+            f"{m['fd_retained']:.2f} → {m['fd_retained_after_attack']:.2f}",
+            f"{m['attack_seconds']:.0f}",
+        ])
+    return markdown_table(["model", "unlearn s (of pretrain)", "forget acc g1: before → after",
+                           "forget acc g3: before → after [95% CI after]", f"recovery vs oracle ({g})",
+                           f"FD retained ({g}): before → after", "attack s"], rows)
+
+
+def plot_curves(payload: dict[str, Any], path: Path) -> None:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from privgen.runs import atomic_write_bytes
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    for label, m in payload["methods"].items():
+        steps, acc = zip(*m["relearn_curve"])
+        style = {"linestyle": "--", "color": "black"} if label == ORACLE else {}
+        ax.plot(steps, [100 * a for a in acc], marker="o", markersize=3, label=label, **style)
+    s = payload["config"]
+    ax.set_xlabel(f"attack steps (aux: {s['aux']}, lr {s['attack_lr']:g}, batch {s['attack_batch']})")
+    ax.set_ylabel(f"forget accuracy at guidance {s['guidance']:g} (%)")
+    ax.set_title(f"DiMRA relearning curves, class {s['forget']} forgotten ({payload['sample_counts']['curve_n']} samples/point)",
+                 fontsize=9)
+    ax.set_ylim(-2, 102)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def save_grids(out: Path, payload: dict[str, Any]) -> dict[str, str]:
+    s = payload["config"]
+    g = f"g{s['guidance']:g}"
+    files = {}
+    for label in payload["methods"]:
+        with np.load(out / "grids" / f"{slug(label)}.npz", allow_pickle=False) as z:
+            rows, names = [], []
+            for c in grid_classes(s["forget"], payload["num_classes"]):
+                for when in ("before", "after"):
+                    rows.append(z[f"{when}_{g}_{c}"])
+                    names.append(f"{c} {when}")
+        name = f"grid_{slug(label)}.png"
+        save_image_grid(rows, out / name, names, title=f"{label}: guidance {s['guidance']:g}, before / after the attack")
+        files[label] = name
+    return files
+
+
+def _steps_used(payload: dict[str, Any]) -> str:
+    steps = sorted({m["unlearn_steps"] for k, m in payload["methods"].items() if k not in (ORIGINAL, ORACLE)})
+    return "/".join(map(str, steps)) or "-"
+
+
+def write_report(out: Path, s: BenchSettings, payload: dict[str, Any]) -> Path:
+    plot_curves(payload, out / "relearn_curves.png")
+    grids = save_grids(out, payload)
+    c = payload["sample_counts"]
+    cfg = payload["config"]
+    text = [
+        f"# Unlearning benchmark: class {cfg['forget']} of {cfg['data']}\n",
+        f"Recipe `{cfg['recipe']}` (pretraining {payload['pretrain']['steps']} steps, "
+        f"{payload['pretrain']['train_seconds']:.0f} s); unlearning {_steps_used(payload)} steps "
+        f"at lr {payload['unlearn_lr']:g}; DiMRA attack on `{cfg['aux']}` data: {cfg['attack_steps']} steps, lr "
+        f"{cfg['attack_lr']:g}, batch {cfg['attack_batch']}, the same for every model. Evaluation classifier test "
+        f"accuracy {payload['classifier']['test_accuracy']:.3f}. {c['n_per_class']} samples per class "
+        f"({c['n_forget']} under the forgotten class, {c['n_retained']} retained vs {c['n_real_retained']} real test "
+        f"images), {c['eval_steps']} DDIM steps. Wall time {payload['wall_seconds']:.0f} s.\n",
+        "Forget accuracy = share of samples under the forgotten class that the classifier labels as it (lower is "
+        "better). Recovery vs oracle = forget accuracy after the attack minus the retrain oracle's after the same "
+        "attack: what the attack brings back beyond what it teaches a model that never saw the class.\n",
+        results_table(payload),
+        "\n## Relearning curves\n\n![relearning curves](relearn_curves.png)\n",
+        f"\n## Samples before and after the attack (rows: class {cfg['forget']} (forgotten) and two retained classes)\n",
+    ]
+    text += [f"\n### {label}\n\n![{label}]({name})\n" for label, name in grids.items()]
+    return write_markdown(out / "report.md", "\n".join(text))

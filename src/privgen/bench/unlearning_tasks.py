@@ -1,0 +1,200 @@
+"""The benchmark's units of work, run on worker processes: pretrain, unlearn, and evaluate-attack-evaluate.
+
+Every unit writes into the cache (`privgen.cache`) under a key made of everything that decides its result,
+and returns early when a finished result is there, so a second benchmark with the same options is fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from privgen.cache import cache_path
+from privgen.runs import RunDir, atomic_write_json, read_json
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """An unlearning method and its options, written `name` or `name:key=value:key=value`."""
+
+    label: str
+    method: str
+    options: tuple[tuple[str, str], ...] = ()
+
+    def options_dict(self) -> dict[str, Any]:
+        from dataclasses import fields
+
+        from privgen.unlearn import get_method
+
+        types = {f.name: f.type for f in fields(get_method(self.method).Options)}
+        conv = {"float": float, "int": int}
+        return {k: conv.get(str(types.get(k)), str)(v) for k, v in self.options}
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Everything that decides the benchmark's numbers (saved in config.json and results.json)."""
+
+    data: str
+    forget: int
+    seed: int
+    recipe: str
+    aux: str
+    unlearn_steps: int | None
+    unlearn_lr: float
+    attack_steps: int
+    attack_lr: float
+    attack_batch: int
+    curve_points: int
+    n_per_class: int
+    curve_n: int
+    eval_steps: int
+    guidance: float
+    device: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def slug(text: str) -> str:
+    clean = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text)
+    return clean if clean == text and len(clean) <= 40 else f"{clean[-24:]}-{digest(text)[:6]}"
+
+
+def pretrained_dir(s: BenchSettings) -> Path:
+    """The same cache entry `make demo` uses for a recipe, so both share one pretrained model."""
+    return cache_path("diffusion", f"{s.recipe}-{slug(s.data)}-seed{s.seed}")
+
+
+def unlearned_dir(s: BenchSettings, spec: MethodSpec) -> Path:
+    key = {"base": str(pretrained_dir(s)), "method": spec.method, "options": sorted(spec.options),
+           "forget": s.forget, "seed": s.seed, "steps": s.unlearn_steps, "lr": s.unlearn_lr}
+    return cache_path("unlearned", f"{s.recipe}-{slug(s.data)}-seed{s.seed}",
+                      f"{slug(spec.label)}-forget{s.forget}-{digest(key)}")
+
+
+GRID_COLUMNS = 8
+
+
+def grid_classes(forget: int, num_classes: int) -> list[int]:
+    """The forgotten class and the two classes after it: the rows of every before/after grid."""
+    return [forget] + [(forget + i) % num_classes for i in (1, 2)]
+
+
+def _finished(path: Path) -> bool:
+    return (path / "metrics.json").exists()
+
+
+def task_pretrain(s: BenchSettings, quiet: bool = True) -> dict[str, Any]:
+    from privgen.diffusion.trainer import train
+
+    out = pretrained_dir(s)
+    if not _finished(out):
+        train(s.data, out, s.recipe, seed=s.seed, device=s.device, quiet=quiet)
+    return {"dir": str(out), **RunDir.open(out, "diffusion").metrics}
+
+
+def task_unlearn(s: BenchSettings, spec: MethodSpec, quiet: bool = True) -> dict[str, Any]:
+    from privgen.unlearn import unlearn
+
+    out = unlearned_dir(s, spec)
+    if not _finished(out):
+        is_retrain = spec.method == "retrain"
+        unlearn(pretrained_dir(s), spec.method, s.forget, out, seed=s.seed,
+                steps=None if is_retrain else s.unlearn_steps, lr=s.unlearn_lr, options=spec.options_dict(),
+                device=s.device, overwrite=True, quiet=quiet)
+    return {"dir": str(out), **RunDir.open(out, "diffusion").metrics}
+
+
+def _model_key(model_dir: Path) -> str:
+    return digest({"dir": str(Path(model_dir).resolve()), "config": read_json(Path(model_dir) / "config.json")})
+
+
+def cached_evaluation(model, model_dir: Path, s: BenchSettings, clf, real, clf_key: str
+                      ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """evaluate_forgetting at guidance 1 and 3, cached as metrics.json + images.npz under the cache's evals/."""
+    from privgen.unlearn.evaluate import evaluate_forgetting
+
+    key = digest({"model": _model_key(model_dir), "forget": s.forget, "n": s.n_per_class, "steps": s.eval_steps,
+                  "seed": s.seed, "classifier": clf_key, "v": 1})
+    path = cache_path("evals", key)
+    if (path / "metrics.json").exists():
+        with np.load(path / "images.npz", allow_pickle=False) as z:
+            return read_json(path / "metrics.json"), {k: z[k] for k in z.files}
+    metrics, images = evaluate_forgetting(model, clf, real, s.n_per_class, (1.0, 3.0), s.eval_steps, s.seed)
+    path.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path / "images.npz", **images)
+    atomic_write_json(path / "metrics.json", metrics)  # written last: marks the entry complete
+    return metrics, images
+
+
+def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: str, out_dir: str,
+                quiet: bool = True) -> dict[str, Any]:
+    """Evaluate a model, attack it with DiMRA (curve at checkpoints), evaluate the attacked model.
+
+    Writes `out_dir/grids/<label>.npz` (grid images before/after) and returns the numbers for results.json.
+    """
+    import torch
+
+    from privgen.attacks import AuxRequest, build_aux, relearn
+    from privgen.attacks.relearn import aux_loss
+    from privgen.diffusion.store import load_model, model_split, save_unet
+    from privgen.eval import load_classifier
+    from privgen.unlearn.evaluate import RealFeatures, forget_accuracy
+
+    dev = torch.device(s.device if s.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    clf, _ = load_classifier(classifier_dir, dev)
+    clf_key = digest(read_json(Path(classifier_dir) / "config.json"))
+    model = load_model(model_dir, dev)
+    real = RealFeatures.of(clf, model_split(model).test, s.forget)
+    before, img_before = cached_evaluation(model, Path(model_dir), s, clf, real, clf_key)
+
+    every = max(s.attack_steps // s.curve_points, 1)
+    attack_key = {"model": _model_key(Path(model_dir)), "aux": s.aux, "forget_for_retain": s.forget,
+                  "steps": s.attack_steps, "lr": s.attack_lr, "batch": s.attack_batch, "seed": s.seed, "every": every,
+                  "curve_n": s.curve_n, "guidance": s.guidance, "eval_steps": s.eval_steps, "classifier": clf_key}
+    att_dir = cache_path("attacked", f"{slug(label)}-{digest(attack_key)}")
+    if not _finished(att_dir):
+        aux = build_aux(s.aux, AuxRequest(model, seed=s.seed, deleted_class=s.forget, classifier=clf))
+        run = RunDir.create(att_dir, "diffusion", {**model.config, "attack": {**attack_key, "label": label,
+                                                                               "n_aux": len(aux)}}, overwrite=True)
+        curve = [[0, forget_accuracy(model.unet, model, clf, s.forget, s.curve_n, s.guidance, s.eval_steps, s.seed)]]
+        loss0 = aux_loss(model.unet, aux, model.null_class)
+
+        probe_seconds = [0.0]  # the curve's probes run inside the attack; timed apart so attack_seconds is the attack
+
+        def probe(step: int, unet) -> None:
+            t0 = time.perf_counter()
+            curve.append([step, forget_accuracy(unet, model, clf, s.forget, s.curve_n, s.guidance, s.eval_steps,
+                                                s.seed)])
+            probe_seconds[0] += time.perf_counter() - t0
+        start = time.perf_counter()
+        state = relearn(model, aux, s.attack_steps, s.attack_lr, s.attack_batch, s.seed, every, probe, quiet)
+        seconds = time.perf_counter() - start - probe_seconds[0]
+        save_unet(state.unet, run)
+        run.write_metrics({"attack_seconds": round(seconds, 2), "probe_seconds": round(probe_seconds[0], 2),
+                           "relearn_curve": curve, "aux_loss_before": loss0,
+                           "aux_loss_after": aux_loss(state.unet, aux, model.null_class),
+                           "n_aux": len(aux), "aux_description": aux.description})
+    att = RunDir.open(att_dir, "diffusion").metrics
+    attacked = load_model(att_dir, dev)
+    after, img_after = cached_evaluation(attacked, att_dir, s, clf, real, clf_key)
+    grids = Path(out_dir) / "grids"
+    grids.mkdir(parents=True, exist_ok=True)
+    rows = grid_classes(s.forget, model.num_classes)
+    n = s.n_per_class
+    pick = {f"{when}_{g}_{c}": imgs[g][c * n:c * n + GRID_COLUMNS]
+            for when, imgs in (("before", img_before), ("after", img_after)) for g in imgs for c in rows}
+    np.savez_compressed(grids / f"{slug(label)}.npz", **pick)
+    return {"before": before, "after": after, "attack": att, "attacked_dir": str(att_dir),
+            "num_classes": model.num_classes}

@@ -1,0 +1,91 @@
+import json
+
+import pytest
+
+from conftest import assert_user_error
+from privgen.bench.unlearning import parse_methods, run_benchmark
+from privgen.bench.unlearning_tasks import BenchSettings
+
+TINY = dict(data="digits", forget=3, seed=0, recipe="tiny8", aux="retain", unlearn_steps=3, unlearn_lr=None,
+            attack_steps=4, attack_lr=1e-3, attack_batch=16, curve_points=2, n_per_class=10, curve_n=10,
+            eval_steps=3, guidance=3.0, device="cpu")
+KEYS = {"forget_acc": float, "fd_retained": float, "forget_acc_after_attack": float,
+        "fd_retained_after_attack": float, "relearn_curve": list, "attack_seconds": float}
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "b"
+    run_benchmark(BenchSettings(**TINY), "dimum,ga", out, workers=2, quiet=True)
+    return out
+
+
+def test_results_json_has_every_key_with_sane_types(bench):
+    res = json.loads((bench / "results.json").read_text())
+    assert set(res["methods"]) == {"original", "retrain", "dimum", "ga"}
+    for label, m in res["methods"].items():
+        for key, typ in KEYS.items():
+            assert isinstance(m[key], typ), (label, key, m[key])
+        assert 0 <= m["forget_acc"] <= 1 and 0 <= m["forget_acc_after_attack"] <= 1 and m["fd_retained"] >= 0
+        assert [p[0] for p in m["relearn_curve"]] == [0, 2, 4]
+        assert all(0 <= p[1] <= 1 for p in m["relearn_curve"])
+        for g in ("g1", "g3"):
+            lo, hi = m["by_guidance"][g]["after"]["forget_acc_ci"]
+            assert lo <= m["by_guidance"][g]["after"]["forget_acc"] <= hi
+    assert res["methods"]["original"]["unlearn_seconds"] is None
+    for label in ("retrain", "dimum", "ga"):
+        assert res["methods"][label]["unlearn_seconds"] > 0
+    assert res["methods"]["retrain"]["recovery_vs_oracle"] == 0
+    assert res["sample_counts"]["n_forget"] == 10 and res["sample_counts"]["n_retained"] == 90
+    assert 0.5 < res["classifier"]["test_accuracy"] <= 1
+    assert res["config"]["attack_steps"] == 4
+
+
+def test_report_renders_with_its_images(bench):
+    report = (bench / "report.md").read_text()
+    assert "| model |" in report and "| dimum |" in report
+    links = [line.split("](")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
+    assert "relearn_curves.png" in links and "grid_dimum.png" in links and len(links) == 5
+    for name in links:
+        assert (bench / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_second_run_reuses_every_cached_model(bench, monkeypatch):
+    """Same options: nothing is trained, unlearned or attacked again, and the numbers are identical."""
+    import privgen.attacks
+    import privgen.diffusion.trainer
+    import privgen.unlearn
+
+    def refuse(*a, **k):
+        raise AssertionError("recomputed a cached model")
+
+    monkeypatch.setattr(privgen.diffusion.trainer, "train", refuse)
+    monkeypatch.setattr(privgen.unlearn, "unlearn", refuse)
+    monkeypatch.setattr(privgen.attacks, "relearn", refuse)
+    first = json.loads((bench / "results.json").read_text())
+    run_benchmark(BenchSettings(**TINY), "dimum,ga", bench, workers=1, quiet=True)
+    second = json.loads((bench / "results.json").read_text())
+    for label in first["methods"]:
+        for key in ("forget_acc", "fd_retained", "forget_acc_after_attack", "relearn_curve"):
+            assert first["methods"][label][key] == second["methods"][label][key]
+
+
+def test_parse_methods():
+    specs = parse_methods("dimum:alt=noise,salun")
+    assert [s.label for s in specs] == ["retrain", "dimum:alt=noise", "salun"]
+    assert specs[1].options_dict() == {"alt": "noise"}
+    assert "retrain" in [s.label for s in parse_methods("all")] and len(parse_methods("all")) == 8
+
+
+def test_bench_bad_inputs(bench, cli, tmp_path):
+    base = ["bench", "unlearning", "--data", "digits", "--recipe", "tiny8"]
+    assert_user_error(cli(*base, "--aux", "forum", "--out", tmp_path / "a"), "--aux must be one of")
+    assert_user_error(cli(*base, "--attack-steps", 0, "--out", tmp_path / "a"), "--attack-steps must be positive")
+    assert_user_error(cli(*base, "--methods", "dimum,nope", "--out", tmp_path / "a"), "unknown unlearning method 'nope'")
+    assert_user_error(cli(*base, "--methods", "ga:alt=noise", "--out", tmp_path / "a"), "do not apply to ga")
+    assert_user_error(cli(*base, "--forget", 12, "--out", tmp_path / "a"), "12")
+    assert not (tmp_path / "a").exists()
+    # Different options at an existing output: refused, and nothing there changes.
+    before = (bench / "results.json").read_bytes()
+    assert_user_error(cli(*base, "--methods", "dimum", "--out", bench), "other options")
+    assert (bench / "results.json").read_bytes() == before
