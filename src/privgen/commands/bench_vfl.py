@@ -12,10 +12,13 @@ from privgen.commands.options import Device, Overwrite, Quiet, Seed
 def vfl(out: Path = typer.Option(..., "--out", help="Benchmark directory (report.md, metrics.json, grids)."),
         iterations: int = typer.Option(None, "--iterations", help="Generator iterations per model (default: the bench budget)."),
         quick: bool = typer.Option(False, "--quick", help="A tiny budget to check the pipeline (minutes)."),
+        step_time: bool = typer.Option(False, "--step-time", help="Only time vflgan against centralized, interleaved "
+                                       "(--iterations timed iterations, default 30; about a minute)."),
         seed: int = Seed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
     """Train and evaluate every VFL model on each scenario; write report.md with the comparison table."""
     from privgen.bench.vfl import run_bench
 
-    report = run_bench(out, seed=seed, device=device, iterations=iterations, quick=quick, overwrite=overwrite, quiet=quiet)
+    report = run_bench(out, seed=seed, device=device, iterations=iterations, quick=quick, overwrite=overwrite,
+                       quiet=quiet, step_time_only=step_time)
     print(report.read_text())
     print(f"report: {report}")

@@ -47,10 +47,13 @@ class Party:
         with torch.no_grad():
             fake = self.gen(gen_input)
         x_hat = interpolate(real, fake, alpha).requires_grad_(True)
-        feats = self.bottom(torch.cat([real, fake, x_hat]))
-        b = len(idx)
-        f_real, f_fake, f_hat = feats[:b], feats[b:2 * b], feats[2 * b:]
-        s_real, s_fake = self.head(feats[:2 * b]).split(b)
+        # Interpolates go through D_Ck on their own: were they sliced out of one batched pass, the penalty's
+        # double backward would run over all 3B rows (zero-padded) instead of B. Rows are independent
+        # (no normalisation in D_Ck), so the features are the same.
+        f_pair = self.bottom(torch.cat([real, fake]))
+        f_hat = self.bottom(x_hat)
+        f_real, f_fake = f_pair.split(len(idx))
+        s_real, s_fake = self.head(f_pair).split(len(idx))
         s_hat = self.head(f_hat)  # scored apart so the penalty can differentiate with respect to f_hat
         gps = gradient_penalty(s_hat, [x_hat, f_hat] if head_gp else [x_hat])
         loss = self.cfg.lambda_local * critic_gap(s_real, s_fake) + self.cfg.lambda_gp * sum(gps)
@@ -74,6 +77,13 @@ class Party:
         fake = self.gen(gen_input)
         feats = self.bottom(fake)
         return -self.cfg.lambda_local * self.head(feats).mean(), feats
+
+    def generator_backward(self, outputs: list[torch.Tensor], grads: list[torch.Tensor],
+                           extra_inputs: tuple[torch.Tensor, ...] = ()) -> None:
+        """Backprop into G_k only, then step it. D_Ck and D_pk weight gradients are not computed: the next
+        critic step would discard them (it zeroes them first), so computing them is wasted work."""
+        torch.autograd.backward(outputs, grads, inputs=[*self.gen.parameters(), *extra_inputs])
+        self.opt_g.step()
 
     @torch.no_grad()
     def sample(self, gen_input: torch.Tensor) -> torch.Tensor:

@@ -23,11 +23,12 @@ class Server:
                       ) -> tuple[list[list[torch.Tensor]], float]:
         """One D_S step; returns per party [dL/d f_real, dL/d f_fake, dL/d f_hat] and the Wasserstein gap."""
         leaves = [t.requires_grad_(True) for t in (*real, *fake, *hat)]
-        r, f, h = torch.cat(real, 1), torch.cat(fake, 1), torch.cat(hat, 1)
-        b = len(r)
-        s = self.critic(torch.cat([r, f, h]))
-        gap = critic_gap(s[:b], s[b:2 * b])
-        gp = gradient_penalty(s[2 * b:], [h])[0]
+        b = len(real[0])
+        s_real, s_fake = self.critic(torch.cat([torch.cat(real, 1), torch.cat(fake, 1)])).split(b)
+        h = torch.cat(hat, 1)
+        gap = critic_gap(s_real, s_fake)
+        # interpolates scored apart, so the penalty's double backward spans B rows, not 3B
+        gp = gradient_penalty(self.critic(h), [h])[0]
         self.opt.zero_grad(set_to_none=True)
         (gap + self.cfg.lambda_gp * gp).backward()
         self.opt.step()

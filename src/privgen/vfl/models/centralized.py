@@ -32,8 +32,7 @@ class Centralized(VflModel):
 
     def generator_step(self, z_seed: int, batch_size: int) -> None:
         loss, _ = self.pool.generator_forward(self.latent(z_seed, batch_size))
-        loss.backward()
-        self.pool.opt_g.step()
+        self.pool.generator_backward([loss], [torch.ones_like(loss)])
 
     def sample_batch(self, z_seed: int, n: int) -> list[torch.Tensor]:
         return list(self.pool.sample(self.latent(z_seed, n)).split(self.dims, dim=1))

@@ -44,8 +44,7 @@ class VertiGAN(VflModel):
         for p in self.parties:
             hidden = t.send("server", p.name, "features", "gen_hidden", h).requires_grad_(True)
             loss, _ = p.generator_forward(hidden)
-            loss.backward()
-            p.opt_g.step()
+            p.generator_backward([loss], [torch.ones_like(loss)], extra_inputs=(hidden,))
             total += t.send(p.name, "server", "feature_grad", "gen_hidden", hidden.grad)
         h.backward(total)
         self.opt_b.step()

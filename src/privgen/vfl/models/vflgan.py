@@ -50,8 +50,7 @@ class VFLGAN(VflModel):
         grads = self.server.generator_grads(sent)
         for p, (loss, feats), g in zip(self.parties, pending, grads):
             g = t.send("server", p.name, "feature_grad", "gen_fake", g)
-            torch.autograd.backward([loss, feats], [torch.ones_like(loss), g])
-            p.opt_g.step()
+            p.generator_backward([loss, feats], [torch.ones_like(loss), g])
 
     def sample_batch(self, z_seed: int, n: int) -> list[torch.Tensor]:
         return [p.sample(p.latent(z_seed, n)) for p in self.parties]
