@@ -75,6 +75,8 @@ def test_parse_methods():
     assert [s.label for s in specs] == ["retrain", "dimum:alt=noise", "salun"]
     assert specs[1].options_dict() == {"alt": "noise"}
     assert "retrain" in [s.label for s in parse_methods("all")] and len(parse_methods("all")) == 8
+    extra = [s.label for s in parse_methods("all,dimum:alt=noise")]
+    assert len(extra) == 9 and extra[-1] == "dimum:alt=noise"
 
 
 def test_bench_bad_inputs(bench, cli, tmp_path):
@@ -89,3 +91,45 @@ def test_bench_bad_inputs(bench, cli, tmp_path):
     before = (bench / "results.json").read_bytes()
     assert_user_error(cli(*base, "--methods", "dimum", "--out", bench), "other options")
     assert (bench / "results.json").read_bytes() == before
+
+
+def test_unlearned_cache_key_follows_the_defaults_a_method_runs_with(monkeypatch):
+    """A changed default (steps, lr, a method option) must give a new cache entry, never a stale model."""
+    from dataclasses import dataclass, replace
+
+    import privgen.unlearn.run as runner
+    from privgen.bench.unlearning_tasks import MethodSpec, unlearned_dir
+    from privgen.unlearn.dimum import DiMUM
+    from privgen.unlearn.registry import METHODS
+
+    s = replace(BenchSettings(**TINY), unlearn_steps=None)
+    spec = MethodSpec("dimum", "dimum")
+    first = unlearned_dir(s, spec)
+    assert unlearned_dir(s, spec) == first
+    monkeypatch.setattr(runner, "DEFAULT_STEPS", runner.DEFAULT_STEPS + 1)
+    assert unlearned_dir(s, spec) != first
+    monkeypatch.undo()
+
+    @dataclass
+    class NoiseByDefault(DiMUM.Options):
+        alt: str = "noise"
+
+    monkeypatch.setitem(METHODS, "dimum", type("DiMUMNoise", (DiMUM,), {"Options": NoiseByDefault}))
+    assert unlearned_dir(s, spec) != first
+
+
+def test_a_cached_model_of_an_older_recipe_is_replaced(tmp_path, monkeypatch):
+    from privgen.bench.unlearning_tasks import pretrained_dir, reserve_pretrain
+    from privgen.runs import read_json
+
+    monkeypatch.setenv("PRIVGEN_CACHE", str(tmp_path))
+    s = BenchSettings(**TINY)
+    out = pretrained_dir(s)
+    reserve_pretrain(s)
+    config = read_json(out / "config.json")
+    config["recipe"]["steps"] += 1  # as if the recipe had changed since this model was trained
+    (out / "config.json").write_text(json.dumps(config))
+    (out / "metrics.json").write_text("{}")
+    reserve_pretrain(s)
+    assert not (out / "metrics.json").exists()
+    assert read_json(out / "config.json")["recipe"]["steps"] == config["recipe"]["steps"] - 1

@@ -126,6 +126,17 @@ def test_dimum_memorisation_pulls_forgotten_condition_to_alternative_data(base_d
     assert fixed_loss(after.unet, xa, yf) < fixed_loss(before.unet, xa, yf)
 
 
+def test_dimum_alt_class_resolution():
+    from privgen.errors import UserError
+    from privgen.unlearn.dimum import DiMUM, resolve_alt_class
+
+    assert DiMUM.Options().alt_class == "next"
+    assert resolve_alt_class("next", 3, 10) == 4 and resolve_alt_class("next", 9, 10) == 0
+    assert resolve_alt_class("random", 3, 10) is None and resolve_alt_class("7", 3, 10) == 7
+    with pytest.raises(UserError, match="not random"):
+        DiMUM(DiMUM.Options(alt="generated", alt_class="random")).validate(3, 10)
+
+
 def test_cli_unlearn_list(cli):
     r = cli("unlearn", "list")
     assert r.code == 0

@@ -136,3 +136,22 @@ def test_unknown_category_at_generation(trained, capsys, tmp_path) -> None:
                         "--out", str(out)], capsys)
     assert code == 2 and "unknown category 'purple'" in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_parquet_party_files_and_output(tmp_path, capsys) -> None:
+    """Party files in Parquet train like CSV, and `vfl generate` writes Parquet with the original columns."""
+    pytest.importorskip("pyarrow")
+    a_csv, b_csv = write_parties(tmp_path / "data", seed=1)
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pd.read_csv(a_csv).to_parquet(a, index=False)
+    pd.read_csv(b_csv).to_parquet(b, index=False)
+    model = tmp_path / "model"
+    code, _, err = cli(["vfl", "train", "--party-file", str(a), "--party-file", str(b), "--id-column", "id",
+                        "--model", "vflgan", "--out", str(model), *TINY], capsys)
+    assert code == 0, err
+    code, _, err = cli(["vfl", "generate", "--model", str(model), "--n", "12", "--out", str(tmp_path / "s.parquet")],
+                       capsys)
+    assert code == 0, err
+    df = pd.read_parquet(tmp_path / "s.parquet")
+    assert list(df.columns) == ["age", "colour", "income", "owner"] and len(df) == 12
+    assert set(df["colour"]) <= {"red", "green", "blue"}

@@ -47,7 +47,7 @@ def save_image_grid(rows: Sequence[np.ndarray], path: Path | str, row_labels: Se
     if title:
         ax.set_title(title, fontsize=9)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.05)  # row labels of any length fit
     plt.close(fig)
     atomic_write_bytes(Path(path), buf.getvalue())
     return Path(path)

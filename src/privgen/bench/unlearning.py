@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from privgen.bench.pool import Task, run_graph
-from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, pretrained_dir, task_attack, task_pretrain,
+from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, reserve_pretrain, task_attack, task_pretrain,
                                             task_unlearn)
 from privgen.errors import UserError
 from privgen.runs import RunDir, atomic_write_json
@@ -22,14 +22,14 @@ ORIGINAL, ORACLE = "original", "retrain"
 
 
 def parse_methods(text: str) -> list[MethodSpec]:
-    """'all' or a comma list of `name` / `name:key=value:...`; the oracle is always added (it is the control)."""
+    """A comma list of `all`, `name` or `name:key=value:...` (e.g. `all,dimum:alt=noise`); the oracle is
+    always added (it is the control)."""
     from privgen.unlearn import METHODS, build_method
 
     items = [m.strip() for m in text.split(",") if m.strip()]
     if not items:
         raise UserError("--methods is empty; use all or a list like dimum,salun,ga")
-    if items == ["all"]:
-        items = [m for m in METHODS if m != ORACLE]
+    items = [m for item in items for m in ([m for m in METHODS if m != ORACLE] if item == "all" else [item])]
     specs, seen = [], set()
     for item in items:
         name, *pairs = item.split(":")
@@ -103,7 +103,6 @@ def plan(s: BenchSettings, specs: list[MethodSpec], classifier_dir: str, out: st
 def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, overwrite: bool = False,
                   quiet: bool = False) -> RunDir:
     from privgen.bench.unlearning_report import build_results, write_report
-    from privgen.diffusion.trainer import open_training_run
     from privgen.eval import cached_classifier
 
     s = resolve_forget(s)
@@ -113,9 +112,7 @@ def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, o
     run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
     start = time.perf_counter()
     _, clf_cfg, clf_dir = cached_classifier(s.data, _image_size(s), 0, device=s.device, quiet=quiet)
-    # Reserve the pretraining run (config.json) so the retrain oracle can start from its config in parallel.
-    if not (pretrained_dir(s) / "metrics.json").exists():
-        open_training_run(s.data, pretrained_dir(s), s.recipe, seed=s.seed, device=s.device)
+    reserve_pretrain(s)
     results = run_graph(plan(s, specs, str(clf_dir), str(out)), workers, desc="bench unlearning", quiet=quiet)
     payload = build_results(s, specs, results, str(clf_dir), time.perf_counter() - start)
     atomic_write_json(run.file("results.json"), payload)

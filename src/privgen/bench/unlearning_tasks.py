@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from privgen.cache import cache_path
+from privgen.diffusion.model import get_recipe
 from privgen.runs import RunDir, atomic_write_json, read_json
 
 
@@ -76,9 +77,22 @@ def pretrained_dir(s: BenchSettings) -> Path:
     return cache_path("diffusion", f"{s.recipe}-{slug(s.data)}-seed{s.seed}")
 
 
+def resolved_unlearning(s: BenchSettings, spec: MethodSpec) -> dict[str, Any]:
+    """The options, steps and lr a method will actually run with, defaults filled in: the cache key must
+    change when a default does, or a stale model would be reused."""
+    from privgen.unlearn import build_method
+    from privgen.unlearn.run import DEFAULT_LR, DEFAULT_STEPS
+
+    impl = build_method(spec.method, spec.options_dict())
+    recipe = get_recipe(s.recipe)
+    return {"method": spec.method, "options": asdict(impl.opt),
+            "steps": (s.unlearn_steps or DEFAULT_STEPS) if impl.finetunes else recipe.steps,
+            "lr": (s.unlearn_lr or DEFAULT_LR) if impl.finetunes else recipe.lr}
+
+
 def unlearned_dir(s: BenchSettings, spec: MethodSpec) -> Path:
-    key = {"base": str(pretrained_dir(s)), "method": spec.method, "options": sorted(spec.options),
-           "forget": s.forget, "seed": s.seed, "steps": s.unlearn_steps, "lr": s.unlearn_lr}
+    key = {"base": str(pretrained_dir(s)), "recipe": asdict(get_recipe(s.recipe)), "forget": s.forget,
+           "seed": s.seed, **resolved_unlearning(s, spec)}
     return cache_path("unlearned", f"{s.recipe}-{slug(s.data)}-seed{s.seed}",
                       f"{slug(spec.label)}-forget{s.forget}-{digest(key)}")
 
@@ -93,6 +107,22 @@ def grid_classes(forget: int, num_classes: int) -> list[int]:
 
 def _finished(path: Path) -> bool:
     return (path / "metrics.json").exists()
+
+
+def _same_recipe(model_dir: Path, name: str) -> bool:
+    stored = read_json(model_dir / "config.json").get("recipe")
+    return stored == json.loads(json.dumps(get_recipe(name).to_dict()))
+
+
+def reserve_pretrain(s: BenchSettings) -> None:
+    """Write the pretraining run's config.json before training, so the retrain oracle can start from it in
+    parallel. A cached model of an older version of the recipe is replaced, never silently reused."""
+    from privgen.diffusion.trainer import open_training_run
+
+    out = pretrained_dir(s)
+    stale = (out / "config.json").exists() and not _same_recipe(out, s.recipe)
+    if stale or not _finished(out):
+        open_training_run(s.data, out, s.recipe, seed=s.seed, device=s.device, overwrite=stale)
 
 
 def task_pretrain(s: BenchSettings, quiet: bool = True) -> dict[str, Any]:

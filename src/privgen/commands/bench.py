@@ -45,8 +45,8 @@ def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (re
                data: str = typer.Option("mnist5k", "--data", help="Image dataset (privgen data list) or a path."),
                forget: str = typer.Option("3", "--forget", help="Class to forget (id or name)."),
                methods: str = typer.Option("all", "--methods",
-                                           help="all, or a comma list: dimum,salun,dimum:alt=noise (the retrain "
-                                                "oracle and the original model are always included)."),
+                                           help="Comma list of all / name / name:key=value, e.g. all,dimum:alt=noise "
+                                                "(the retrain oracle and the original model are always included)."),
                aux: str = typer.Option("retain", "--aux", help="Attacker data: retain, generated or public."),
                recipe: str = typer.Option("cpu16", "--recipe", help="Pretraining recipe (cpu16, demo16, gpu28)."),
                unlearn_steps: int = typer.Option(None, "--unlearn-steps", help="Unlearning steps (default: the method runner's)."),

@@ -37,7 +37,7 @@ def unlearn(ctx: typer.Context,
             lr: float = typer.Option(None, "--lr", help="Learning rate (default 2e-4)."),
             batch_size: int = typer.Option(None, "--batch-size", help="Batch size (default 64)."),
             alt: str = typer.Option(None, "--alt", help="dimum: alternative data: other-class, generated or noise."),
-            alt_class: str = typer.Option(None, "--alt-class", help="dimum: class of the alternative data, or random."),
+            alt_class: str = typer.Option(None, "--alt-class", help="dimum: class of the alternative data: an id, next ((forgotten+1) mod C, the default) or random."),
             option: list[str] = typer.Option([], "--option", help="Any other method option as KEY=VALUE (repeatable)."),
             seed: int = Seed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
     """Unlearn one class: privgen unlearn --model DIR --method dimum --forget 3 --out DIR2."""
