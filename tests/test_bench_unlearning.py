@@ -133,3 +133,20 @@ def test_a_cached_model_of_an_older_recipe_is_replaced(tmp_path, monkeypatch):
     reserve_pretrain(s)
     assert not (out / "metrics.json").exists()
     assert read_json(out / "config.json")["recipe"]["steps"] == config["recipe"]["steps"] - 1
+
+
+def _double(x: int) -> int:
+    return 2 * x
+
+
+def test_run_graph_order_and_stage_lines_without_a_terminal(capsys):
+    from privgen.bench.pool import Task, run_graph
+
+    tasks = [Task("b", _double, deps=("a",), bind=lambda r: (r["a"],)), Task("a", _double, (1,))]
+    assert run_graph(tasks, workers=1, desc="t") == {"a": 2, "b": 4}
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in err] == ["t: 1/2 done, a", "t: 2/2 done, b"]
+    assert run_graph([Task("a", _double, (1,))], workers=1, quiet=True) == {"a": 2}
+    assert capsys.readouterr().err == ""
+    with pytest.raises(ValueError, match="cycle"):
+        run_graph([Task("a", _double, (1,), deps=("b",)), Task("b", _double, (1,), deps=("a",))], workers=1)

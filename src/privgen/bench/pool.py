@@ -8,6 +8,8 @@ the unlearning methods; the attacks) run side by side. `workers=1` runs everythi
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -42,6 +44,13 @@ def run_graph(tasks: list[Task], workers: int = 2, desc: str = "bench", quiet: b
     results: dict[str, Any] = {}
     pending = list(tasks)
     bar = progress(total=len(tasks), desc=desc, quiet=quiet, leave=True)
+    start = time.perf_counter()
+
+    def finished(name: str) -> None:
+        bar.update(1)
+        if bar.disable and not quiet:  # no terminal (a log file, CI): one line per finished stage instead
+            print(f"{desc}: {len(results)}/{len(tasks)} done, {name} ({time.perf_counter() - start:.0f} s)",
+                  file=sys.stderr, flush=True)
 
     def ready() -> list[Task]:
         out = [t for t in pending if all(d in results for d in t.deps)]
@@ -60,7 +69,7 @@ def run_graph(tasks: list[Task], workers: int = 2, desc: str = "bench", quiet: b
             for t in batch:
                 bar.set_description(f"{desc}: {t.name}")
                 results[t.name] = t.fn(*args_of(t))
-                bar.update(1)
+                finished(t.name)
         bar.close()
         return results
     ctx = mp.get_context("spawn")
@@ -80,6 +89,6 @@ def run_graph(tasks: list[Task], workers: int = 2, desc: str = "bench", quiet: b
                     bar.close()
                     raise fut.exception()
                 results[name] = fut.result()
-                bar.update(1)
+                finished(name)
     bar.close()
     return results
