@@ -50,6 +50,8 @@ def test_method_runs_changes_model_and_keeps_retained_loss(base_dir, tmp_path, m
     run = unlearn(base_dir, method, FORGET, out, seed=0, steps=4, batch_size=16, device="cpu", quiet=True)
     m = run.metrics
     assert m["method"] == method and m["forget_class"] == FORGET and m["steps"] == 4 and m["unlearn_seconds"] > 0
+    assert m["pretrain_seconds"] > 0
+    assert m["fraction_of_pretrain"] == pytest.approx(m["unlearn_seconds"] / m["pretrain_seconds"], rel=0.01, abs=1e-4)
     before, after = load_model(base_dir), load_model(out)
     moved = sum(float((a - b).abs().sum()) for a, b in zip(after.unet.parameters(), before.unet.parameters()))
     assert moved > 0
