@@ -91,7 +91,7 @@ def resolved_unlearning(s: BenchSettings, spec: MethodSpec) -> dict[str, Any]:
 
 
 def unlearned_dir(s: BenchSettings, spec: MethodSpec) -> Path:
-    key = {"base": str(pretrained_dir(s)), "recipe": asdict(get_recipe(s.recipe)), "forget": s.forget,
+    key = {"base": str(pretrained_dir(s)), "recipe": get_recipe(s.recipe).to_dict(), "forget": s.forget,
            "seed": s.seed, **resolved_unlearning(s, spec)}
     return cache_path("unlearned", f"{s.recipe}-{slug(s.data)}-seed{s.seed}",
                       f"{slug(spec.label)}-forget{s.forget}-{digest(key)}")
