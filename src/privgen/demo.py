@@ -6,6 +6,7 @@ Stages reuse cached models, so a second demo is fast.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Callable
@@ -44,44 +45,42 @@ def foundation_stage(out: Path, quiet: bool) -> str:
             f"Fréchet distance in the classifier's feature space:\n\n{table}")
 
 
-def diffusion_stage(out: Path, quiet: bool) -> str:
-    """Train (or reuse from the cache) a small class-conditional diffusion model, sample it, evaluate it.
+# The reduced benchmark of `make demo`: the demo16 recipe, DiMUM and two baselines, a short attack. Sized so
+# the whole demo stays under 10 minutes on the 2-core reference CPU with an empty cache.
+DEMO_BENCH = dict(data="mnist5k", forget=3, seed=0, recipe="demo16", aux="retain", unlearn_steps=None,
+                  unlearn_lr=None, attack_steps=100, attack_lr=1e-4, attack_batch=64, curve_points=2,
+                  n_per_class=20, curve_n=40, eval_steps=20, guidance=3.0, device="cpu")
+DEMO_METHODS = "dimum,salun,ga"
 
-    Uses the `demo16` recipe (fewer steps than the default `cpu16`) so the whole demo stays short on a
-    2-core CPU; its numbers are therefore below the pretrained default's (docs/diffusion.md).
-    """
-    from privgen.cache import cache_path
+
+def unlearning_stage(out: Path, quiet: bool) -> str:
+    """Pretrain (cached) a small diffusion model and its retrain oracle, unlearn digit 3 with DiMUM and two
+    baselines, attack every model with DiMRA, and embed the benchmark's table, curves and grids."""
+    from privgen.bench.unlearning import run_benchmark
+    from privgen.bench.unlearning_report import results_table
+    from privgen.bench.unlearning_tasks import BenchSettings, pretrained_dir
     from privgen.diffusion import load_model, sample
-    from privgen.diffusion.evaluate import evaluate_generation
-    from privgen.diffusion.model import get_recipe
-    from privgen.diffusion.trainer import train
 
-    recipe = get_recipe("demo16")
-    model_dir = cache_path("diffusion", f"{recipe.name}-mnist5k-seed0")
-    if not (model_dir / "metrics.json").exists():
-        train("mnist5k", model_dir, recipe, seed=0, quiet=quiet)
-    model = load_model(model_dir)
-    images = sample(model, list(range(model.num_classes)), 8, 3.0, recipe.sample_steps, seed=0)
+    settings = BenchSettings(**DEMO_BENCH)
+    bench_dir = out / "unlearning"
+    run_benchmark(settings, DEMO_METHODS, bench_dir, workers=2, overwrite=True, quiet=quiet)
+    payload = json.loads((bench_dir / "results.json").read_text())
+    model = load_model(pretrained_dir(settings))
+    images = sample(model, list(range(model.num_classes)), 8, 3.0, model.recipe.sample_steps, seed=0)
     save_image_grid([v.numpy() for v in images.values()], out / "diffusion_samples.png", list(model.class_names),
-                    title=f"{recipe.name}: guidance 3, {recipe.sample_steps} DDIM steps")
-    rows = []
-    for scale in (1.0, 3.0):
-        run = evaluate_generation(model_dir, out / f"diffusion_eval_g{scale:g}", n_per_class=20, guidance_scale=scale,
-                                  overwrite=True, quiet=quiet)
-        m = run.metrics
-        rows.append([scale, m["class_accuracy"]["mean"], m["fd"]["all"], 20 * model.num_classes])
-    table = markdown_table(["guidance", "mean class accuracy", "FD (all classes)", "n generated"], rows)
-    trained = json_steps(model_dir)
-    return (f"## Class-conditional diffusion\n\nRecipe **{recipe.name}** ({trained} steps, channels "
-            f"{'/'.join(map(str, recipe.channels))}, batch {recipe.batch_size}, 16x16), cached at `{model_dir}`. "
-            f"The default recipe `cpu16` trains longer and scores higher (docs/diffusion.md).\n\n"
-            f"![samples](diffusion_samples.png)\n\n{table}")
-
-
-def json_steps(model_dir: Path) -> int:
-    from privgen.runs import RunDir
-
-    return int(RunDir.open(model_dir, "diffusion").metrics["steps"])
+                    title=f"{settings.recipe} before unlearning: guidance 3, {model.recipe.sample_steps} DDIM steps")
+    orig = payload["methods"]["original"]["by_guidance"]
+    quality = markdown_table(["guidance", "retained class accuracy", "FD (retained classes)", "n generated"], [
+        [g[1:], orig[g]["before"]["retained_class_acc"], orig[g]["before"]["fd_retained"],
+         orig[g]["before"]["n_retained"]] for g in ("g1", "g3")])
+    return (f"## Unlearning digit {settings.forget}, and attacking it\n\nA class-conditional diffusion model "
+            f"(recipe **{settings.recipe}**, {payload['pretrain']['steps']} steps; the default `cpu16` trains longer, "
+            f"docs/diffusion.md), its samples before unlearning:\n\n![samples](diffusion_samples.png)\n\n{quality}\n"
+            f"A reduced `privgen bench unlearning` (full report: [unlearning/report.md](unlearning/report.md)): "
+            f"{DEMO_METHODS.replace(',', ', ')} and the retrain oracle, each attacked by DiMRA on the retained data "
+            f"({settings.attack_steps} steps, lr {settings.attack_lr:g}), {settings.n_per_class} samples per class.\n\n"
+            f"{results_table(payload)}\n![relearning curves](unlearning/relearn_curves.png)\n\n"
+            f"![dimum before/after](unlearning/grid_dimum.png)\n")
 
 
 def vfl_stage(out: Path, quiet: bool) -> str:
@@ -114,7 +113,7 @@ def vfl_stage(out: Path, quiet: bool) -> str:
             f"feature gradients cross between them and the server.\n\n![vfl samples](vfl_samples.png)\n\n{table}")
 
 
-STAGES: list[Stage] = [foundation_stage, diffusion_stage, vfl_stage]
+STAGES: list[Stage] = [foundation_stage, unlearning_stage, vfl_stage]
 
 
 def run_demo(out: Path, quiet: bool = False) -> Path:
