@@ -81,13 +81,11 @@ def resolved_unlearning(s: BenchSettings, spec: MethodSpec) -> dict[str, Any]:
     """The options, steps and lr a method will actually run with, defaults filled in: the cache key must
     change when a default does, or a stale model would be reused."""
     from privgen.unlearn import build_method
-    from privgen.unlearn.run import DEFAULT_LR, DEFAULT_STEPS
+    from privgen.unlearn.run import run_budget
 
     impl = build_method(spec.method, spec.options_dict())
-    recipe = get_recipe(s.recipe)
-    return {"method": spec.method, "options": asdict(impl.opt),
-            "steps": (s.unlearn_steps or DEFAULT_STEPS) if impl.finetunes else recipe.steps,
-            "lr": (s.unlearn_lr or DEFAULT_LR) if impl.finetunes else recipe.lr}
+    steps, lr = run_budget(impl, get_recipe(s.recipe), s.unlearn_steps if impl.finetunes else None, s.unlearn_lr)
+    return {"method": spec.method, "options": asdict(impl.opt), "steps": steps, "lr": lr}
 
 
 def unlearned_dir(s: BenchSettings, spec: MethodSpec) -> Path:

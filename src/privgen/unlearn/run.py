@@ -59,17 +59,15 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str, out: Path | s
     split = retain_forget(training_split(base), c_f)
     if len(split.retain) == 0 or len(split.forget) == 0:
         raise UserError(f"class {c_f} leaves no retained or no forgotten images in the training split")
-    rec = base.recipe
-    n_steps = steps or (rec.steps if not impl.finetunes else DEFAULT_STEPS)
+    n_steps, n_lr = run_budget(impl, base.recipe, steps, lr)
     config = {**base.config, "seed": seed, "device": str(dev), "steps": n_steps,
               "unlearning": {"method": impl.name, "forget_class": c_f, "base_model": str(Path(model_dir).resolve()),
-                             "lr": lr or DEFAULT_LR, "batch_size": batch_size or DEFAULT_BATCH,
+                             "lr": n_lr, "batch_size": batch_size or DEFAULT_BATCH,
                              "options": vars(impl.opt)}}
     run = RunDir.create(out, KIND, config, overwrite=overwrite)
     start = time.perf_counter()
     if impl.finetunes:
-        unet, history = _finetune(base, impl, split, c_f, seed, n_steps, lr or DEFAULT_LR,
-                                  batch_size or DEFAULT_BATCH, quiet)
+        unet, history = _finetune(base, impl, split, c_f, seed, n_steps, n_lr, batch_size or DEFAULT_BATCH, quiet)
     else:
         unet, history = _retrain(base, split, seed, n_steps, quiet)
     seconds = time.perf_counter() - start
@@ -84,6 +82,15 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str, out: Path | s
                        "n_retain": len(split.retain), "n_forget": len(split.forget)})
     run.log(event="finished", method=impl.name, seconds=seconds)
     return run
+
+
+def run_budget(impl: Method, recipe, steps: int | None, lr: float | None) -> tuple[int, float]:
+    """The steps and lr a method runs with: the caller's, else the runner's defaults; the retrain oracle
+    always trains with its recipe's lr (and its steps unless told otherwise). The benchmark keys its cache
+    on this, so a changed default never reuses a stale model."""
+    if not impl.finetunes:
+        return steps or recipe.steps, recipe.lr
+    return steps or DEFAULT_STEPS, lr or DEFAULT_LR
 
 
 def _pretrain_seconds(model_dir: Path) -> float | None:
