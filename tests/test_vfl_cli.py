@@ -155,3 +155,45 @@ def test_parquet_party_files_and_output(tmp_path, capsys) -> None:
     df = pd.read_parquet(tmp_path / "s.parquet")
     assert list(df.columns) == ["age", "colour", "income", "owner"] and len(df) == 12
     assert set(df["colour"]) <= {"red", "green", "blue"}
+
+
+@pytest.mark.parametrize("model", ["vflgan", "vertigan", "centralized"])
+def test_resumed_training_equals_uninterrupted(model: str, tmp_path, capsys) -> None:
+    """A run stopped after its checkpoint (no metrics.json yet) and resumed ends with the weights, byte
+    counts and schedule of a run that was never stopped: every party's and the server's state is restored."""
+    import torch
+    from safetensors.torch import load_file
+
+    a, b = write_parties(tmp_path / "d")
+    base = ["vfl", "train", "--party-file", str(a), "--party-file", str(b), "--id-column", "id", "--model", model,
+            "--size", "tiny", "--batch-size", "16", "--device", "cpu", "--quiet"]
+    code, _, err = cli([*base, "--iterations", "6", "--out", str(tmp_path / "whole")], capsys)
+    assert code == 0, err
+    code, _, err = cli([*base, "--iterations", "3", "--out", str(tmp_path / "split")], capsys)
+    assert code == 0, err
+    (tmp_path / "split" / "metrics.json").unlink()  # as if killed right after the checkpoint at iteration 3
+    code, _, err = cli([*base, "--iterations", "6", "--out", str(tmp_path / "split")], capsys)
+    assert code == 0, err
+    import json
+
+    whole, split = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("whole", "split"))
+    assert split["resumed_from_iteration"] == 3 and whole["resumed_from_iteration"] == 0
+    assert split["bytes_per_iteration"] == whole["bytes_per_iteration"] and split["messages"] == whole["messages"]
+    weights = sorted(p.name for p in (tmp_path / "whole").glob("*.safetensors") if p.name != "checkpoint.safetensors")
+    assert weights
+    for name in weights:
+        x, y = load_file(tmp_path / "whole" / name), load_file(tmp_path / "split" / name)
+        assert x.keys() == y.keys()
+        for k in x:
+            assert torch.equal(x[k], y[k]), f"{name}:{k} differs after resuming"
+
+
+def test_finished_run_is_not_trained_again(trained, capsys) -> None:
+    model, root = trained
+    before = (model / "config.json").read_text()
+    code, _, err = cli(["vfl", "train", "--party-file", str(root / "data" / "a.csv"), "--party-file",
+                        str(root / "data" / "b.csv"), "--id-column", "id", "--model", "vflgan", "--out", str(model),
+                        *TINY], capsys)
+    assert code == 2
+    assert "already holds a finished run of 2 iterations" in err and err.count("\n") == 1
+    assert (model / "config.json").read_text() == before

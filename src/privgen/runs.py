@@ -154,7 +154,8 @@ class RunDir:
         full = {"kind": kind, "privgen_version": __version__, **config}
         if (path / CONFIG).exists():
             old = read_json(path / CONFIG)
-            changed = sorted(k for k in set(old) | set(full) if k not in _RESUME_FREE and old.get(k) != full.get(k))
+            new = json.loads(json.dumps(full, default=_json_default))  # compare as stored: tuples are lists there
+            changed = sorted(k for k in set(old) | set(new) if k not in _RESUME_FREE and old.get(k) != new.get(k))
             if changed:
                 raise UserError(f"--out {path} holds a {kind!r} run with other options ({', '.join(changed)}); "
                                 "use the same options to resume, or pass --overwrite")
@@ -202,7 +203,7 @@ class RunDir:
 
 
 # Options that may differ between a run and its resumption without changing the result.
-_RESUME_FREE = {"privgen_version", "quiet", "overwrite", "resume", "steps", "epochs", "workers"}
+_RESUME_FREE = {"privgen_version", "quiet", "overwrite", "resume", "steps", "epochs", "iterations", "workers"}
 
 
 def describe_run(path: Path) -> str | None:

@@ -15,7 +15,7 @@ app = typer.Typer(help="Vertically federated synthetic data (VFLGAN, VertiGAN, c
 
 @app.command("train")
 def train(
-    out: Path = typer.Option(..., "--out", help="Output run directory."),
+    out: Path = typer.Option(..., "--out", help="Output run directory; an unfinished run there is resumed."),
     data: str = typer.Option(None, "--data", help="Embedded dataset (mnist5k, adult, wine, ...) or a CSV/Parquet table."),
     party_file: list[Path] = typer.Option(None, "--party-file", help="One CSV/Parquet per party (repeat); joined on --id-column."),
     id_column: str = typer.Option(None, "--id-column", help="Column linking the parties' rows (with --party-file)."),

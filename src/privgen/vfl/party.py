@@ -30,6 +30,9 @@ class Party:
     def modules(self) -> dict[str, nn.Module]:
         return {f"{self.name}.gen": self.gen, f"{self.name}.bottom": self.bottom, f"{self.name}.head": self.head}
 
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {f"{self.name}.gen": self.opt_g, f"{self.name}.critic": self.opt_c}
+
     def latent(self, seed: int, n: int) -> torch.Tensor:
         """Every party draws the same z from the shared seed (no latent ever crosses the wire)."""
         g = torch.Generator().manual_seed(int(seed))

@@ -1,4 +1,7 @@
-"""Train one VFL model into a run directory: validate data first, then create the run, train, save."""
+"""Train one VFL model into a run directory: validate data first, then create the run, train, save.
+
+An unfinished run (or a finished one given more iterations) resumes from its checkpoint.safetensors.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ import numpy as np
 import torch
 
 from privgen.errors import UserError
-from privgen.runs import RunDir
+from privgen.runs import METRICS, RunDir, describe_run, read_json
 from privgen.seeding import resolve_device, seed_everything
+from privgen.vfl.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from privgen.vfl.config import GanConfig
 from privgen.vfl.models import MODELS
 from privgen.vfl.nets import NetSizes
@@ -33,6 +37,16 @@ def expected_bytes(model_name: str, dims: list[int], sizes: NetSizes, cfg: GanCo
     return {"critic_step": critic * bytes_per_float, "generator_step": gen * bytes_per_float, "iteration": per_iter}
 
 
+def _refuse_finished(out: Path, iterations: int) -> None:
+    """A finished run with as many iterations has nothing left to do; say so before touching it."""
+    if describe_run(out) != KIND or not (out / METRICS).is_file():
+        return
+    done = read_json(out / METRICS).get("iterations", 0)
+    if done >= iterations:
+        raise UserError(f"--out {out} already holds a finished run of {done} iterations; ask for more "
+                        "--iterations/--epochs to continue it, or pass --overwrite")
+
+
 def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: int = 0, epochs: int | None = 10,
                   iterations: int | None = None, sizes: NetSizes = NetSizes(), cfg: GanConfig = GanConfig(),
                   device: str = "auto", overwrite: bool = False, quiet: bool = False) -> RunDir:
@@ -48,13 +62,26 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
     config = {"model": model_name, "data_spec": spec, "seed": seed, "epochs": epochs, "iterations": n_iter,
               "sizes": sizes.to_json(), "gan": cfg.to_json(), "device": str(dev), "quiet": quiet,
               "party_columns": [len(c) for c in data.layout.party_columns()]}
-    run = RunDir.create(out, KIND, config, overwrite=overwrite)
+    if not overwrite:
+        _refuse_finished(Path(out), n_iter)
+    run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
     seed_everything(seed)
     parts = [torch.from_numpy(np.asarray(p, dtype=np.float32)).to(dev) for p in data.train]
     model = build_model(model_name, data.layout.dims(), data.layout, sizes, cfg, parts=parts, device=dev)
-    stats = train(model, data.n, n_iter, seed, quiet=quiet, on_log=lambda e: run.log(**e))
+    ckpt = run.file(CHECKPOINT)
+
+    def resume(sched) -> int:
+        if not ckpt.exists():
+            return 0
+        done = load_checkpoint(ckpt, model, sched)
+        run.log(event="resumed", iteration=done)
+        return done
+
+    stats = train(model, data.n, n_iter, seed, quiet=quiet, on_log=lambda e: run.log(**e), resume=resume,
+                  on_checkpoint=lambda done, sched: save_checkpoint(ckpt, model, sched, done))
     save_model(run, model, data.layout)
-    first = [r for r in model.transport.records if r.step == 1]
+    records = model.transport.records
+    first = [r for r in records if records and r.step == records[0].step]
     metrics = {**stats, "n_train": data.n, "parties": len(data.train), "party_dims": data.layout.dims(),
                "expected_bytes": expected_bytes(model_name, data.layout.dims(), sizes, cfg),
                "bytes_first_critic_step": sum(r.nbytes for r in first if r.kind != "control"),

@@ -19,6 +19,9 @@ class Server:
     def modules(self) -> dict[str, nn.Module]:
         return {"server.critic": self.critic}
 
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"server.critic": self.opt}
+
     def critic_update(self, real: list[torch.Tensor], fake: list[torch.Tensor], hat: list[torch.Tensor]
                       ) -> tuple[list[list[torch.Tensor]], float]:
         """One D_S step; returns per party [dL/d f_real, dL/d f_fake, dL/d f_hat] and the Wasserstein gap."""

@@ -42,6 +42,16 @@ class Schedule:
     def alpha(self) -> torch.Tensor:
         return torch.rand(self.batch_size, 1, generator=self.gen)
 
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"schedule_generator": self.gen.get_state(), "schedule_perm": self._perm.clone(),
+                "schedule_pos": torch.tensor([self._pos], dtype=torch.int64)}
+
+    def restore(self, perm: torch.Tensor, pos: int) -> None:
+        """Continue the epoch's permutation where it stopped (the generator state is restored apart)."""
+        if perm.shape != (self.n_rows,) or not 0 <= pos <= self.n_rows:
+            raise ValueError(f"schedule state for {perm.numel()} rows at {pos}; this run has {self.n_rows} rows")
+        self._perm, self._pos = perm.to(torch.int64), pos
+
 
 def iterations_for(epochs: int, n_rows: int, batch_size: int, n_critic: int) -> int:
     """Generator iterations in `epochs` passes of critic batches over the rows."""
@@ -58,26 +68,37 @@ def run_iteration(model: VflModel, sched: Schedule) -> None:
 
 
 def train(model: VflModel, n_rows: int, iterations: int, seed: int, quiet: bool = False,
-          on_log: Callable[[dict], None] | None = None, log_every: int = 50) -> dict[str, float]:
+          on_log: Callable[[dict], None] | None = None, log_every: int = 50,
+          resume: Callable[[Schedule], int] | None = None,
+          on_checkpoint: Callable[[int, Schedule], None] | None = None, checkpoint_every: int = 200) -> dict[str, float]:
+    """Run generator iterations up to `iterations` in total.
+
+    `resume(schedule)` restores the model and the schedule from a checkpoint and returns the iterations
+    already done; `on_checkpoint(done, schedule)` is called every `checkpoint_every` iterations and at the end.
+    """
     if n_rows < model.cfg.batch_size:
         raise ValueError(f"{n_rows} rows is fewer than one batch of {model.cfg.batch_size}")
     sched = Schedule(n_rows, model.cfg.batch_size, seed)
+    first = resume(sched) if resume else 0
     times = []
     start = time.perf_counter()
-    for it in progress(range(iterations), desc=f"{model.name}", quiet=quiet):
+    for it in progress(range(first, iterations), desc=f"{model.name}", quiet=quiet):
         t0 = time.perf_counter()
         run_iteration(model, sched)
         times.append(time.perf_counter() - t0)
         if on_log and (it + 1) % log_every == 0:
             on_log({"iteration": it + 1, "seconds": round(time.perf_counter() - start, 2)})
+        if on_checkpoint and ((it + 1) % checkpoint_every == 0 or it + 1 == iterations):
+            on_checkpoint(it + 1, sched)
     steady = times[WARMUP:] if len(times) > WARMUP else times
     t = model.transport
     data_bytes = t.bytes_by_kind["features"] + t.bytes_by_kind["feature_grad"]
     return {
         "iterations": iterations,
+        "resumed_from_iteration": first,
         "critic_steps": iterations * model.cfg.n_critic,
         "train_seconds": round(time.perf_counter() - start, 2),
-        "iteration_time_s": float(np.mean(steady)),
+        "iteration_time_s": float(np.mean(steady)) if steady else None,
         "bytes_per_iteration": data_bytes / iterations,
         "control_bytes_per_iteration": t.bytes_by_kind["control"] / iterations,
         "messages": t.messages,

@@ -51,6 +51,15 @@ class InProcessTransport:
             self.records.append(Record(self.step, sender, receiver, kind, tag, tuple(delivered.shape), nbytes))
         return delivered
 
+    def counters(self) -> torch.Tensor:
+        """Step, message count and bytes per kind as one int64 tensor (saved in training checkpoints)."""
+        return torch.tensor([self.step, self.messages, *(self.bytes_by_kind[k] for k in KINDS)], dtype=torch.int64)
+
+    def restore_counters(self, counters: torch.Tensor) -> None:
+        step, messages, *per_kind = (int(v) for v in counters.tolist())
+        self.step, self.messages = step, messages
+        self.bytes_by_kind = Counter(dict(zip(KINDS, per_kind)))
+
     def step_bytes(self, step: int, kinds: tuple[str, ...] = ("features", "feature_grad")) -> int:
         """Bytes of the given kinds sent during one logged step."""
         return sum(r.nbytes for r in self.records if r.step == step and r.kind in kinds)

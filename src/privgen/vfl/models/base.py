@@ -36,6 +36,10 @@ class VflModel:
     def modules(self) -> dict[str, nn.Module]:
         raise NotImplementedError
 
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Every optimiser by a stable name (checkpoints save and restore their state)."""
+        raise NotImplementedError
+
     def latent(self, seed: int, n: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(int(seed))
         return torch.randn(n, self.sizes.z_dim, generator=g).to(self.device)

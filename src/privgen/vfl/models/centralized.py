@@ -39,3 +39,6 @@ class Centralized(VflModel):
 
     def modules(self) -> dict[str, nn.Module]:
         return self.pool.modules()
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self.pool.optimizers()

@@ -61,3 +61,9 @@ class VertiGAN(VflModel):
         for p in self.parties:
             out.update(p.modules())
         return out
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        out: dict[str, torch.optim.Optimizer] = {"server.backbone": self.opt_b}
+        for p in self.parties:
+            out.update(p.optimizers())
+        return out

@@ -61,3 +61,10 @@ class VFLGAN(VflModel):
             out.update(p.modules())
         out.update(self.server.modules())
         return out
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        out: dict[str, torch.optim.Optimizer] = {}
+        for p in self.parties:
+            out.update(p.optimizers())
+        out.update(self.server.optimizers())
+        return out
