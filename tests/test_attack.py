@@ -97,6 +97,10 @@ def test_public_source_is_another_dataset(models, tmp_path):
     train(data="mnist5k", out=mnist, recipe="tiny8", steps=1, seed=0, device="cpu", quiet=True)
     aux = build_aux("public", AuxRequest(load_model(mnist)))
     assert len(aux) == 1797 and aux.x.shape[1:] == (1, 8, 8) and float(aux.x.min()) >= -1
+    # the digit box takes 20/28 of the side (6 of 8 here), centred; the margin is background (-1) as in MNIST
+    assert torch.all(aux.x[:, :, :1] == -1) and torch.all(aux.x[:, :, -1:] == -1)
+    assert torch.all(aux.x[:, :, :, :1] == -1) and torch.all(aux.x[:, :, :, -1:] == -1)
+    assert float(aux.x[:, :, 1:7, 1:7].max()) > 0.5
 
 
 def test_attack_is_deterministic(models, tmp_path):

@@ -175,6 +175,7 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     import torch
 
     from privgen.attacks import AuxRequest, build_aux, relearn
+    from privgen.attacks.aux import aux_version_key
     from privgen.attacks.relearn import aux_loss
     from privgen.diffusion.store import load_model, model_split, save_unet
     from privgen.eval import load_classifier
@@ -188,9 +189,10 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     before, img_before = cached_evaluation(model, Path(model_dir), s, clf, real, clf_key)
 
     every = max(s.attack_steps // s.curve_points, 1)
-    attack_key = {"model": _model_key(Path(model_dir)), "aux": s.aux, "forget_for_retain": s.forget,
-                  "steps": s.attack_steps, "lr": s.attack_lr, "batch": s.attack_batch, "seed": s.seed, "every": every,
-                  "curve_n": s.curve_n, "guidance": s.guidance, "eval_steps": s.eval_steps, "classifier": clf_key}
+    attack_key = {"model": _model_key(Path(model_dir)), "aux": s.aux, **aux_version_key(s.aux),
+                  "forget_for_retain": s.forget, "steps": s.attack_steps, "lr": s.attack_lr, "batch": s.attack_batch,
+                  "seed": s.seed, "every": every, "curve_n": s.curve_n, "guidance": s.guidance,
+                  "eval_steps": s.eval_steps, "classifier": clf_key}
     att_dir = cache_path("attacked", f"{slug(label)}-{digest(attack_key)}")
     if not _finished(att_dir):
         aux = build_aux(s.aux, AuxRequest(model, seed=s.seed, deleted_class=s.forget, classifier=clf))
