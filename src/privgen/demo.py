@@ -49,7 +49,7 @@ def foundation_stage(out: Path, quiet: bool) -> str:
 # the whole demo stays under 10 minutes on the 2-core reference CPU with an empty cache.
 DEMO_BENCH = dict(data="mnist5k", forget=3, seed=0, recipe="demo16", aux="retain", unlearn_steps=None,
                   unlearn_lr=None, attack_steps=100, attack_lr=1e-4, attack_batch=64, curve_points=2,
-                  n_per_class=20, curve_n=40, eval_steps=20, guidance=3.0, device="cpu")
+                  n_per_class=16, curve_n=32, eval_steps=15, guidance=3.0, device="cpu")
 DEMO_METHODS = "dimum,salun,ga"
 
 
@@ -93,7 +93,7 @@ def vfl_stage(out: Path, quiet: bool) -> str:
     import torch
 
     torch.set_num_threads(1)  # small networks; avoids oversubscribing a shared CPU
-    iterations = 400
+    iterations = 300
     spec = data_spec("mnist5k", 2, image_size=16)
     run = train_vfl_run(spec, "vflgan", out / "vfl", seed=0, epochs=None, iterations=iterations,
                         sizes=SIZE_PRESETS["small"], device="cpu", overwrite=True, quiet=quiet)
