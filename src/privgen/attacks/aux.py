@@ -76,11 +76,9 @@ def aux_version_key(source: str) -> dict[str, int]:
 
 def frame_like_mnist(x: np.ndarray, size: int) -> np.ndarray:
     """Centre images of the digit box alone (N, C, h, h) in a background frame of `size` (MNIST's layout)."""
-    n, c, h, _ = x.shape
-    before = (size - h) // 2
-    out = np.full((n, c, size, size), -1.0, dtype=x.dtype)
-    out[:, :, before:before + h, before:before + h] = x
-    return out
+    before = (size - x.shape[-1]) // 2
+    after = size - x.shape[-1] - before
+    return np.pad(x, ((0, 0), (0, 0), (before, after), (before, after)), constant_values=-1.0)
 
 
 def _public(req: AuxRequest) -> AuxData:

@@ -137,10 +137,9 @@ def task_unlearn(s: BenchSettings, spec: MethodSpec, quiet: bool = True) -> dict
 
     out = unlearned_dir(s, spec)
     if not _finished(out):
-        is_retrain = spec.method == "retrain"
-        unlearn(pretrained_dir(s), spec.method, s.forget, out, seed=s.seed,
-                steps=None if is_retrain else s.unlearn_steps, lr=s.unlearn_lr, options=spec.options_dict(),
-                device=s.device, overwrite=True, quiet=quiet)
+        budget = resolved_unlearning(s, spec)  # the same steps and lr the cache key was made from
+        unlearn(pretrained_dir(s), spec.method, s.forget, out, seed=s.seed, steps=budget["steps"],
+                lr=budget["lr"], options=spec.options_dict(), device=s.device, overwrite=True, quiet=quiet)
     return {"dir": str(out), **RunDir.open(out, "diffusion").metrics}
 
 

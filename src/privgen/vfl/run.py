@@ -81,10 +81,9 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
                   on_checkpoint=lambda done, sched: save_checkpoint(ckpt, model, sched, done))
     save_model(run, model, data.layout)
     records = model.transport.records
-    first = [r for r in records if records and r.step == records[0].step]
     metrics = {**stats, "n_train": data.n, "parties": len(data.train), "party_dims": data.layout.dims(),
                "expected_bytes": expected_bytes(model_name, data.layout.dims(), sizes, cfg),
-               "bytes_first_critic_step": sum(r.nbytes for r in first if r.kind != "control"),
+               "bytes_first_critic_step": model.transport.step_bytes(records[0].step) if records else 0,
                "message_kinds": sorted({r.kind for r in model.transport.records})}
     run.write_metrics(metrics)
     return run
