@@ -11,7 +11,7 @@ import torch
 from privgen.bench import vfl as bench
 from privgen.data.tabular import Span
 from privgen.vfl.config import GanConfig
-from privgen.vfl.losses import critic_gap, gradient_penalty, interpolate
+from privgen.vfl.losses import critic_gap, feature_map_penalty, gradient_penalty, interpolate
 from privgen.vfl.nets import SIZE_PRESETS
 from privgen.vfl.party import Party
 from privgen.vfl.run import expected_bytes
@@ -50,10 +50,14 @@ def test_step_time_interleaves_and_counts_the_bytes_actually_sent(monkeypatch) -
     dims = [11, 13]
     torch.manual_seed(0)
     st = bench.step_time(tiny_parts(dims), tanh_spans(dims), TINY, CFG, iterations=3)
-    timed = order[:2 * (3 + bench.STEP_TIME_WARMUP)]
-    assert timed == ["vflgan", "centralized"] * (3 + bench.STEP_TIME_WARMUP)
+    timed = order[:3 * (3 + bench.STEP_TIME_WARMUP)]
+    assert timed == ["vflgan", "centralized", "vertigan"] * (3 + bench.STEP_TIME_WARMUP)
     t = st["iteration_time_s"]
     assert st["ratio_vflgan_over_centralized"] == pytest.approx(t["vflgan"] / t["centralized"])
+    for other, r in st["vflgan_against"].items():
+        w = st["work_per_iteration"]
+        assert r["time_ratio"] == pytest.approx(t["vflgan"] / t[other])
+        assert r["overhead"] == pytest.approx(r["time_ratio"] * w[other]["matmul_macs"] / w["vflgan"]["matmul_macs"])
     assert st["vflgan_bytes_per_iteration"] == expected_bytes("vflgan", dims, TINY, CFG)["iteration"]
     assert st["vflgan_bytes_per_iteration"] == st["vflgan_bytes_per_iteration_from_shapes"]
     assert st["work_per_iteration"]["centralized"]["bytes_sent"] == 0
@@ -72,7 +76,7 @@ def batched_local_critic(p: Party, idx: torch.Tensor, z: torch.Tensor, alpha: to
     b = len(idx)
     s_real, s_fake = p.head(feats[:2 * b]).split(b)
     f_hat = feats[2 * b:]
-    gps = gradient_penalty(p.head(f_hat), [x_hat, f_hat])
+    gps = [feature_map_penalty(f_hat, x_hat), *gradient_penalty(p.head(f_hat), [f_hat])]
     loss = p.cfg.lambda_local * critic_gap(s_real, s_fake) + p.cfg.lambda_gp * sum(gps)
     return loss, [feats[:b], feats[b:2 * b], f_hat]
 

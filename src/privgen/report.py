@@ -53,6 +53,30 @@ def save_image_grid(rows: Sequence[np.ndarray], path: Path | str, row_labels: Se
     return Path(path)
 
 
+def save_curves(panels: Sequence[tuple[str, dict[str, tuple[Sequence[float], Sequence[float]]], bool]],
+                path: Path | str, xlabel: str = "iteration", title: str | None = None) -> Path:
+    """Side-by-side line plots: each panel is (y label, {series label: (xs, ys)}, log scale on y)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), dpi=100, squeeze=False)
+    for ax, (ylabel, series, logy) in zip(axes[0], panels):
+        for label, (xs, ys) in series.items():
+            ax.plot(list(xs), list(ys), marker="o", markersize=2, linewidth=1, label=label)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if len(series) > 1:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(Path(path), buf.getvalue())
+    return Path(path)
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     def fmt(v: object) -> str:
         if isinstance(v, float):

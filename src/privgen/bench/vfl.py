@@ -18,7 +18,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from privgen.data.tabular import Span
-from privgen.report import markdown_table, save_image_grid, write_markdown
+from privgen.errors import UserError
+from privgen.report import markdown_table, save_curves, save_image_grid, write_markdown
 from privgen.runs import RunDir
 from privgen.seeding import seed_everything
 from privgen.vfl.config import GanConfig
@@ -39,14 +40,21 @@ class Scenario:
     parties: int
     iterations: int
     n_eval: int
+    size: str = "small"  # the CPU budget: the reference sizes scaled down, identically for every model
+    probe_every: int = 0  # FD of fresh samples every so many iterations (the FD curve); 0: none
 
 
-SCENARIOS = [Scenario("mnist_halves", "mnist5k", 2, 1500, 2000), Scenario("adult", "adult", 2, 1500, 3000)]
-SIZE = "small"  # the CPU budget: the reference sizes scaled down, identically for every model
+# `--size small`: both scenarios at the CPU budget. `--size reference`: the authors' MNIST network sizes
+# (DESIGN §9) at >= 4000 generator iterations with an FD curve, so a model that degrades with training shows.
+SCENARIO_SETS = {
+    "small": [Scenario("mnist_halves", "mnist5k", 2, 1500, 2000), Scenario("adult", "adult", 2, 1500, 3000)],
+    "reference": [Scenario("mnist_halves_reference", "mnist5k", 2, 4000, 2000, "reference", probe_every=250)],
+}
+SCENARIOS = SCENARIO_SETS["small"]
 QUICK_ITERATIONS = 8
 
 
-TIMED = ("vflgan", "centralized")  # the issue's step-time target compares these two
+TIMED = ("vflgan", "centralized", "vertigan")  # vflgan's step time is judged against both others
 STEP_TIME_ITERATIONS = 30
 STEP_TIME_WARMUP = 2
 
@@ -99,46 +107,66 @@ def _work(model: VflModel, sched: Schedule) -> dict[str, int]:
 
 def step_time(parts: list[torch.Tensor], spans: list[list[Span]], sizes: NetSizes, cfg: GanConfig,
               iterations: int = STEP_TIME_ITERATIONS, seed: int = 0) -> dict[str, Any]:
-    """vflgan against centralized on the same rows, in one process: interleaved median iteration time
-    (5 critic + 1 generator steps), their ratio, the work behind it, and vflgan's bytes per iteration
-    as counted by the transport next to the bytes implied by the agreed shapes."""
+    """Every model on the same rows, in one process: interleaved median iteration time (5 critic + 1
+    generator steps), the work behind it, and vflgan's bytes per iteration as counted by the transport next
+    to the bytes implied by the agreed shapes.
+
+    vflgan is judged against arithmetic: for each other model, `overhead` = (time ratio) / (multiply-add
+    ratio); 1.0 means vflgan is slower exactly by the extra arithmetic its architecture does.
+    """
     models = {n: MODELS[n](parts, spans, sizes, cfg) for n in TIMED}
     scheds = {n: Schedule(len(parts[0]), cfg.batch_size, seed) for n in TIMED}
     times = _interleave(models, scheds, iterations)
     work = {n: _work(models[n], scheds[n]) for n in TIMED}
+    against = {}
+    for other in TIMED[1:]:
+        t_ratio = times["vflgan"] / times[other]
+        m_ratio = work["vflgan"]["matmul_macs"] / work[other]["matmul_macs"]
+        against[other] = {"time_ratio": t_ratio, "macs_ratio": m_ratio, "overhead": t_ratio / m_ratio,
+                          "ops_ratio": work["vflgan"]["aten_ops"] / work[other]["aten_ops"]}
     return {
         "iterations": iterations, "threads": torch.get_num_threads(), "iteration_time_s": times,
-        "ratio_vflgan_over_centralized": times["vflgan"] / times["centralized"],
+        "ratio_vflgan_over_centralized": against["centralized"]["time_ratio"],
+        "macs_ratio": against["centralized"]["macs_ratio"], "ops_ratio": against["centralized"]["ops_ratio"],
+        "vflgan_against": against,
         "work_per_iteration": work,
-        "macs_ratio": work["vflgan"]["matmul_macs"] / work["centralized"]["matmul_macs"],
-        "ops_ratio": work["vflgan"]["aten_ops"] / work["centralized"]["aten_ops"],
         "vflgan_bytes_per_iteration": work["vflgan"]["bytes_sent"],
         "vflgan_bytes_per_iteration_from_shapes":
             expected_bytes("vflgan", [p.shape[1] for p in parts], sizes, cfg)["iteration"],
     }
 
 
-def scenario_step_time(spec: dict, seed: int, device: str, iterations: int) -> dict[str, Any]:
+def scenario_step_time(sc: Scenario, spec: dict, seed: int, device: str, iterations: int) -> dict[str, Any]:
     data = load_vertical(spec)
     parts = [torch.from_numpy(np.asarray(p, dtype=np.float32)).to(device) for p in data.train]
-    return step_time(parts, data.layout.spans(), SIZE_PRESETS[SIZE], GanConfig(), iterations, seed)
+    return step_time(parts, data.layout.spans(), SIZE_PRESETS[sc.size], GanConfig(), iterations, seed)
 
 
 def run_scenario(sc: Scenario, root: Path, iterations: int, seed: int, device: str, quiet: bool) -> dict[str, Any]:
     spec = data_spec(sc.data, sc.parties)
     results: dict[str, Any] = {}
     images = {}
+    probe_every = min(sc.probe_every, max(1, iterations // 2)) if sc.probe_every else 0
     for name in MODELS:
-        run = train_vfl_run(spec, name, root / sc.name / name, seed, None, iterations, SIZE_PRESETS[SIZE],
-                            GanConfig(), device, overwrite=True, quiet=quiet)
+        run = train_vfl_run(spec, name, root / sc.name / name, seed, None, iterations, SIZE_PRESETS[sc.size],
+                            GanConfig(), device, overwrite=True, quiet=quiet, probe_every=probe_every,
+                            probe_rows=sc.n_eval)
         metrics, x = evaluate_run(run.path, sc.n_eval, seed, device, quiet)
-        results[name] = {**run.metrics, **metrics}
+        results[name] = {**run.metrics, **metrics, "health": f"{sc.name}/{name}/health.png"}
         if x is not None:
             images[name] = x[:10]
-    timing = scenario_step_time(spec, seed, device, STEP_TIME_ITERATIONS if iterations > QUICK_ITERATIONS else 3)
-    out: dict[str, Any] = {"models": results, "step_time": timing,
+    timing = scenario_step_time(sc, spec, seed, device, STEP_TIME_ITERATIONS if iterations > QUICK_ITERATIONS else 3)
+    out: dict[str, Any] = {"models": results, "step_time": timing, "size": sc.size,
                            "fd_ratio_vertigan_over_vflgan": results["vertigan"]["fd"] / max(results["vflgan"]["fd"], 1e-12),
                            "iterations": iterations}
+    if probe_every:
+        curves = {n: m["curve"] for n, m in results.items()}
+        out["fd_ratio_curve"] = [{"iteration": a["iteration"], "vertigan_over_vflgan": b["fd"] / max(a["fd"], 1e-12)}
+                                 for a, b in zip(curves["vflgan"], curves["vertigan"])]
+        save_curves([("FD (fresh samples)", {n: ([p["iteration"] for p in c], [p["fd"] for p in c])
+                                               for n, c in curves.items()}, True)],
+                    root / f"{sc.name}_fd_curve.png", title=f"{sc.name}: FD over training ({sc.n_eval} samples)")
+        out["fd_curve_plot"] = f"{sc.name}_fd_curve.png"
     if images:
         data = load_vertical(spec)
         real = np.asarray(data.raw_train)[np.random.default_rng(seed).permutation(data.n)[:10]]
@@ -148,19 +176,33 @@ def run_scenario(sc: Scenario, root: Path, iterations: int, seed: int, device: s
     return out
 
 
+def _fd_cell(m: dict[str, Any]) -> str:
+    lo, hi = m.get("fd_ci95", (None, None))
+    return f"{m['fd']:.4g} [{lo:.4g}, {hi:.4g}]" if lo is not None else f"{m['fd']:.4g}"
+
+
 def report_section(sc: Scenario, res: dict[str, Any]) -> str:
     rows = []
     for name, m in res["models"].items():
         exp = m["expected_bytes"]["iteration"]
-        rows.append([name, m["fd"], m["association_error"], m["utility"], m["utility_real"],
+        rows.append([name, _fd_cell(m), m["association_error"], m["utility"], m["utility_real"],
                      m["iteration_time_s"], int(m["bytes_per_iteration"]), exp])
-    table = markdown_table(["model", "FD", "cross-party assoc. error", "utility (TSTR)", "utility (real)",
+    table = markdown_table(["model", "FD [95% bootstrap]", "cross-party assoc. error", "utility (TSTR)", "utility (real)",
                             "iteration s (own run)", "bytes/iteration (sent)", "bytes/iteration (from shapes)"], rows)
-    text = (f"## {sc.name} ({sc.data}, {sc.parties} parties, {res['iterations']} generator iterations each)\n\n{table}\n"
-            f"FD space: {next(iter(res['models'].values()))['fd_space']}; utility: "
-            f"{next(iter(res['models'].values()))['utility_task']}.\n\n"
+    first = next(iter(res["models"].values()))
+    text = (f"## {sc.name} ({sc.data}, {sc.parties} parties, `{sc.size}` networks, {res['iterations']} generator "
+            f"iterations each)\n\n{table}\n"
+            f"FD space: {first['fd_space']}; utility: {first['utility_task']}.\n\n"
             f"- FD(vertigan) / FD(vflgan) = **{res['fd_ratio_vertigan_over_vflgan']:.3g}** (paper, MNIST: 3.2)\n"
             + step_time_lines(res["step_time"]))
+    if "fd_ratio_curve" in res:
+        curve = ", ".join(f"{p['iteration']}: {p['vertigan_over_vflgan']:.2f}" for p in res["fd_ratio_curve"])
+        text += f"- FD(vertigan) / FD(vflgan) over iterations: {curve}\n\n![FD curves]({res['fd_curve_plot']})\n"
+        fd_rows = [[c["iteration"], *(res["models"][n]["curve"][i]["fd"] for n in res["models"])]
+                   for i, c in enumerate(first["curve"])]
+        text += "\n" + markdown_table(["iteration", *(f"FD {n}" for n in res["models"])], fd_rows)
+    text += "\nTraining health (Wasserstein gap, critic gradient norms): " + ", ".join(
+        f"[{n}]({m['health']})" for n, m in res["models"].items()) + "\n"
     if "grid" in res:
         text += f"\n![{sc.name}]({res['grid']})\n"
     return text + "\n"
@@ -168,37 +210,46 @@ def report_section(sc: Scenario, res: dict[str, Any]) -> str:
 
 def step_time_lines(st: dict[str, Any]) -> str:
     t, w = st["iteration_time_s"], st["work_per_iteration"]
-    return (f"- step time, vflgan / centralized (interleaved, median of {st['iterations']} iterations of 5 critic + 1 "
-            f"generator steps, {st['threads']} thread): **{st['ratio_vflgan_over_centralized']:.3g}** (target <= 1.25); "
-            f"{t['vflgan'] * 1000:.1f} vs {t['centralized'] * 1000:.1f} ms\n"
-            f"- work per iteration, vflgan / centralized: matmul multiply-adds {st['macs_ratio']:.3g} "
-            f"({w['vflgan']['matmul_macs']:,} vs {w['centralized']['matmul_macs']:,}), aten ops {st['ops_ratio']:.3g} "
-            f"({w['vflgan']['aten_ops']:,} vs {w['centralized']['aten_ops']:,})\n"
-            f"- vflgan bytes per iteration: {st['vflgan_bytes_per_iteration']:,} sent, "
-            f"{st['vflgan_bytes_per_iteration_from_shapes']:,} from the agreed shapes\n")
+    lines = [f"- step time (interleaved, median of {st['iterations']} iterations of 5 critic + 1 generator steps, "
+             f"{st['threads']} thread): " + ", ".join(f"{n} {v * 1000:.1f} ms" for n, v in t.items())]
+    for other, r in st["vflgan_against"].items():
+        lines.append(f"- vflgan / {other}: time {r['time_ratio']:.3g}, matmul multiply-adds {r['macs_ratio']:.3g} "
+                     f"({w['vflgan']['matmul_macs']:,} vs {w[other]['matmul_macs']:,}), aten ops {r['ops_ratio']:.3g}; "
+                     f"**overhead (time ÷ arithmetic) {r['overhead']:.3g}** (goal <= 1.10)")
+    lines.append(f"- vflgan bytes per iteration: {st['vflgan_bytes_per_iteration']:,} sent, "
+                 f"{st['vflgan_bytes_per_iteration_from_shapes']:,} from the agreed shapes")
+    return "\n".join(lines) + "\n"
 
 
 def step_time_section(sc: Scenario, st: dict[str, Any]) -> str:
-    return f"## {sc.name} ({sc.data}, {sc.parties} parties): step time only\n\n{step_time_lines(st)}\n"
+    return f"## {sc.name} ({sc.data}, {sc.parties} parties, `{sc.size}` networks): step time only\n\n{step_time_lines(st)}\n"
 
 
 def run_bench(out: Path | str, seed: int = 0, device: str = "cpu", iterations: int | None = None, quick: bool = False,
-              overwrite: bool = False, quiet: bool = False, step_time_only: bool = False) -> Path:
-    """The whole bench, or with `step_time_only` just the interleaved vflgan/centralized timing (about a minute)."""
+              overwrite: bool = False, quiet: bool = False, step_time_only: bool = False, size: str = "small") -> Path:
+    """The whole bench, or with `step_time_only` just the interleaved step timing (about a minute).
+
+    `size` picks the scenario set: "small" (MNIST halves and Adult at the CPU budget) or "reference" (MNIST
+    halves with the authors' network sizes, >= 4000 iterations, FD curves)."""
+    if size not in SCENARIO_SETS:
+        raise UserError(f"--size {size!r} is unknown; choose one of {', '.join(SCENARIO_SETS)}")
+    scenarios = SCENARIO_SETS[size]
     n_iter = QUICK_ITERATIONS if quick else iterations
     run = RunDir.create(out, "bench_vfl", {"seed": seed, "device": device, "iterations": n_iter, "quick": quick,
-                                           "size": SIZE, "step_time_only": step_time_only}, overwrite=overwrite)
+                                           "size": size, "step_time_only": step_time_only}, overwrite=overwrite)
     seed_everything(seed)
     # One intra-op thread: these networks are small, and on a shared 2-core machine two OpenMP threads
     # per process oversubscribe the cores (measured: 30-60x slower per iteration under load).
     torch.set_num_threads(1)
     start = time.perf_counter()
+    presets = sorted({sc.size for sc in scenarios})
     results, text = {}, ["# VFL benchmark: vflgan vs vertigan vs centralized (equal budget)\n",
-                         f"Networks: `{SIZE}` preset ({SIZE_PRESETS[SIZE]}), batch 64, n_critic 5, λ_gp 40, Adam(2e-4, 0.5, 0.999).\n"]
-    for sc in SCENARIOS:
+                         "Networks: " + "; ".join(f"`{p}` preset ({SIZE_PRESETS[p]})" for p in presets)
+                         + ", batch 64, n_critic 5, λ_gp 40, Adam(2e-4, 0.5, 0.999).\n"]
+    for sc in scenarios:
         if step_time_only:
             spec = data_spec(sc.data, sc.parties)
-            res = {"step_time": scenario_step_time(spec, seed, device, n_iter or STEP_TIME_ITERATIONS)}
+            res = {"step_time": scenario_step_time(sc, spec, seed, device, n_iter or STEP_TIME_ITERATIONS)}
             text.append(step_time_section(sc, res["step_time"]))
         else:
             res = run_scenario(sc, run.path, n_iter or sc.iterations, seed, device, quiet)

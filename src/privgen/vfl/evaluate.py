@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -25,16 +25,54 @@ def evaluate_run(path: Path | str, n: int | None = None, seed: int = 0, device: 
     return evaluate_table(model, layout, data, n, seed), None
 
 
+def _real_images(data: VerticalData, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    pick = np.sort(np.random.default_rng(seed).permutation(data.n)[:n])  # the split is ordered by class
+    return np.asarray(data.raw_train)[pick], pick
+
+
+def _classifier(spec: dict, layout: ImageLayout, quiet: bool):
+    from privgen.eval import cached_classifier
+
+    clf, _, _ = cached_classifier(spec["data"], layout.shape[1], split_seed=spec["split_seed"], device="cpu", quiet=quiet)
+    return clf
+
+
+def fd_probe(spec: dict, data: VerticalData, n: int, seed: int, quiet: bool = True
+             ) -> Callable[[VflModel], dict[str, float]]:
+    """FD of n fresh samples (fixed latents) against n fixed real training rows, for a curve over training.
+
+    The real side's features are computed once; each call samples, featurises and scores the model as it is.
+    """
+    from privgen.eval import extract_features, frechet_distance
+
+    layout = data.layout
+    if isinstance(layout, ImageLayout):
+        clf = _classifier(spec, layout, quiet)
+        real_feats = extract_features(clf, _real_images(data, n, seed)[0])
+
+        def featurise(model: VflModel) -> np.ndarray:
+            return extract_features(clf, layout.join(model.sample(n, seed)))
+    else:
+        real_feats = np.concatenate(layout.split(data.raw_train.iloc[:n]), axis=1)  # type: ignore[union-attr]
+
+        def featurise(model: VflModel) -> np.ndarray:
+            return np.concatenate(layout.split(sample_table(model, layout, n, seed)), axis=1)
+
+    return lambda model: {"fd": frechet_distance(real_feats, featurise(model))}
+
+
 def evaluate_images(model: VflModel, layout: ImageLayout, data: VerticalData, spec: dict, n: int, seed: int,
                     quiet: bool) -> tuple[dict[str, Any], np.ndarray]:
-    from privgen.eval import cached_classifier, extract_features, frechet_distance, predict
+    from privgen.eval import extract_features, frechet_distance, predict
+    from privgen.eval.frechet import frechet_distance_interval
     from privgen.eval.tabular import image_utility, pixel_association_error
 
     x_fake = layout.join(model.sample(n, seed))
-    pick = np.sort(np.random.default_rng(seed).permutation(data.n)[:n])  # the split is ordered by class
-    x_real = np.asarray(data.raw_train)[pick]
-    clf, _, _ = cached_classifier(spec["data"], layout.shape[1], split_seed=spec["split_seed"], device="cpu", quiet=quiet)
-    fd = frechet_distance(extract_features(clf, x_real), extract_features(clf, x_fake))
+    x_real, pick = _real_images(data, n, seed)
+    clf = _classifier(spec, layout, quiet)
+    f_real, f_fake = extract_features(clf, x_real), extract_features(clf, x_fake)
+    fd = frechet_distance(f_real, f_fake)
+    fd_lo, fd_hi = frechet_distance_interval(f_real, f_fake, seed=seed)
     flat_r, flat_f = x_real.reshape(len(x_real), -1), x_fake.reshape(len(x_fake), -1)
     c, _, w = layout.shape
     groups = [np.array([ch * layout.shape[1] * w + r * w + j for ch in range(c) for r in range(r0, r1) for j in range(w)])
@@ -42,13 +80,15 @@ def evaluate_images(model: VflModel, layout: ImageLayout, data: VerticalData, sp
     assoc = pixel_association_error(flat_r, flat_f, groups)
     util = image_utility(x_fake, predict(clf, x_fake), x_real, np.asarray(data.y_train)[pick],
                          np.asarray(data.raw_test), np.asarray(data.y_test))
-    metrics = {"fd": fd, "fd_space": "evaluation classifier features", "association_error": assoc["association_error"],
+    metrics = {"fd": fd, "fd_ci95": [fd_lo, fd_hi], "fd_space": "evaluation classifier features",
+               "association_error": assoc["association_error"],
                "association_pairs": assoc["pairs"], **util, "n_synthetic": n, "n_real": len(x_real)}
     return metrics, x_fake
 
 
 def evaluate_table(model: VflModel, layout: TableLayout, data: VerticalData, n: int, seed: int) -> dict[str, Any]:
     from privgen.eval import frechet_distance
+    from privgen.eval.frechet import frechet_distance_interval
     from privgen.eval.tabular import association_error, utility
 
     synth = sample_table(model, layout, n, seed)
@@ -56,7 +96,8 @@ def evaluate_table(model: VflModel, layout: TableLayout, data: VerticalData, n: 
     enc_real = np.concatenate(layout.split(real), axis=1)
     enc_synth = np.concatenate(layout.split(synth), axis=1)
     fd = frechet_distance(enc_real, enc_synth)
+    fd_lo, fd_hi = frechet_distance_interval(enc_real, enc_synth, seed=seed)
     assoc = association_error(real, synth, layout.party_columns(), max_pairs=400, seed=seed)
     util = utility(synth, real, data.raw_test, layout.target or real.columns[-1], seed)  # type: ignore[arg-type]
-    return {"fd": fd, "fd_space": "encoded table", "association_error": assoc["association_error"],
+    return {"fd": fd, "fd_ci95": [fd_lo, fd_hi], "fd_space": "encoded table", "association_error": assoc["association_error"],
             "association_pairs": assoc["pairs"], **util, "n_synthetic": n, "n_real": len(real)}

@@ -11,14 +11,19 @@ from torch import nn
 
 from privgen.data.tabular import Span
 from privgen.vfl.config import GanConfig
-from privgen.vfl.losses import critic_gap, gradient_penalty, interpolate
+from privgen.vfl.losses import critic_gap, feature_map_penalty, gradient_penalty, interpolate
 from privgen.vfl.nets import Generator, NetSizes, OutputHead, adam, bottom_critic, score_head
+
+# What each kind of local critic penalises (see `Party.local_critic`).
+PENALTIES = ("split", "whole", "whole+head")
 
 
 class Party:
     def __init__(self, name: str, x: torch.Tensor, spans: list[Span], sizes: NetSizes, cfg: GanConfig,
-                 own_generator: bool = True) -> None:
-        self.name, self.x, self.cfg, self.sizes = name, x, cfg, sizes
+                 own_generator: bool = True, penalty: str = "split") -> None:
+        if penalty not in PENALTIES:
+            raise ValueError(f"unknown penalty {penalty!r}; one of {PENALTIES}")
+        self.name, self.x, self.cfg, self.sizes, self.penalty = name, x, cfg, sizes, penalty
         self.gen: nn.Module = (Generator(sizes, spans) if own_generator
                                else OutputHead(sizes.gen_hidden[-1], spans, sizes.tau)).to(x.device)
         self.bottom = bottom_critic(x.shape[1], sizes.critic_hidden).to(x.device)
@@ -38,12 +43,15 @@ class Party:
         g = torch.Generator().manual_seed(int(seed))
         return torch.randn(n, self.sizes.z_dim, generator=g).to(self.x.device)
 
-    def local_critic(self, idx: torch.Tensor, gen_input: torch.Tensor, alpha: torch.Tensor,
-                     head_gp: bool = True) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def local_critic(self, idx: torch.Tensor, gen_input: torch.Tensor, alpha: torch.Tensor
+                     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Local WGAN-GP loss and the features of (real, fake, interpolated) rows, graph kept.
 
-        Penalties: on D_pk(D_Ck(.)) with respect to the interpolated columns (the GP of D_Ck) and, with
-        `head_gp`, on D_pk with respect to its input features (the GP of D_pk).
+        The penalties depend on what the local critic is (`PENALTIES`): with "split" (VFLGAN, the
+        authors' choice) D_Ck is penalised on its summed features and D_pk on its input features; with
+        "whole" the composite D_pk(D_Ck(.)) is penalised with respect to the columns (the standard GP
+        of a critic that sees whole rows: the centralized model); "whole+head" adds the D_pk penalty
+        (VertiGAN, whose local critics are the only critics).
         """
         self.opt_c.zero_grad(set_to_none=True)
         real = self.x[idx]
@@ -55,10 +63,14 @@ class Party:
         # (no normalisation in D_Ck), so the features are the same.
         f_pair = self.bottom(torch.cat([real, fake]))
         f_hat = self.bottom(x_hat)
+        self.last_interpolates = x_hat.detach()
         f_real, f_fake = f_pair.split(len(idx))
         s_real, s_fake = self.head(f_pair).split(len(idx))
         s_hat = self.head(f_hat)  # scored apart so the penalty can differentiate with respect to f_hat
-        gps = gradient_penalty(s_hat, [x_hat, f_hat] if head_gp else [x_hat])
+        if self.penalty == "split":
+            gps = [feature_map_penalty(f_hat, x_hat), *gradient_penalty(s_hat, [f_hat])]
+        else:
+            gps = gradient_penalty(s_hat, [x_hat, f_hat] if self.penalty == "whole+head" else [x_hat])
         loss = self.cfg.lambda_local * critic_gap(s_real, s_fake) + self.cfg.lambda_gp * sum(gps)
         return loss, [f_real, f_fake, f_hat]
 

@@ -16,7 +16,9 @@ from privgen.runs import METRICS, RunDir, describe_run, read_json
 from privgen.seeding import resolve_device, seed_everything
 from privgen.vfl.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from privgen.vfl.config import GanConfig
+from privgen.vfl.evaluate import fd_probe
 from privgen.vfl.models import MODELS
+from privgen.vfl.report import write_training_report
 from privgen.vfl.nets import NetSizes
 from privgen.vfl.sources import load_vertical
 from privgen.vfl.store import KIND, build_model, save_model
@@ -49,7 +51,10 @@ def _refuse_finished(out: Path, iterations: int) -> None:
 
 def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: int = 0, epochs: int | None = 10,
                   iterations: int | None = None, sizes: NetSizes = NetSizes(), cfg: GanConfig = GanConfig(),
-                  device: str = "auto", overwrite: bool = False, quiet: bool = False) -> RunDir:
+                  device: str = "auto", overwrite: bool = False, quiet: bool = False, probe_every: int = 0,
+                  probe_rows: int = 2000) -> RunDir:
+    """Train (or resume) one model; with `probe_every`, the FD of `probe_rows` fresh samples is logged
+    every so many iterations (`curve` in metrics.json), without changing the run."""
     if model_name not in MODELS:
         raise UserError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
     if (epochs is None or epochs <= 0) and (iterations is None or iterations <= 0):
@@ -77,13 +82,16 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
         run.log(event="resumed", iteration=done)
         return done
 
+    probe = fd_probe(spec, data, min(probe_rows, data.n), seed, quiet) if probe_every else None
     stats = train(model, data.n, n_iter, seed, quiet=quiet, on_log=lambda e: run.log(**e), resume=resume,
-                  on_checkpoint=lambda done, sched: save_checkpoint(ckpt, model, sched, done))
+                  on_checkpoint=lambda done, sched: save_checkpoint(ckpt, model, sched, done),
+                  probe=probe, probe_every=probe_every)
     save_model(run, model, data.layout)
     records = model.transport.records
     metrics = {**stats, "n_train": data.n, "parties": len(data.train), "party_dims": data.layout.dims(),
                "expected_bytes": expected_bytes(model_name, data.layout.dims(), sizes, cfg),
                "bytes_first_critic_step": model.transport.step_bytes(records[0].step) if records else 0,
                "message_kinds": sorted({r.kind for r in model.transport.records})}
+    write_training_report(run, model_name)
     run.write_metrics(metrics)
     return run

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -58,20 +58,29 @@ def iterations_for(epochs: int, n_rows: int, batch_size: int, n_critic: int) -> 
     return max(1, math.ceil(epochs * max(1, n_rows // batch_size) / n_critic))
 
 
-def run_iteration(model: VflModel, sched: Schedule) -> None:
-    """n_critic critic steps, then one generator step; each step is one transport step."""
+def run_iteration(model: VflModel, sched: Schedule) -> dict[str, float]:
+    """n_critic critic steps, then one generator step; each step is one transport step.
+
+    Returns the last critic step's statistics (the Wasserstein gap for VFLGAN)."""
+    stats: dict[str, float] = {}
     for _ in range(model.cfg.n_critic):
         model.transport.next_step()
-        model.critic_step(sched.rows(), sched.z_seed(), sched.alpha())
+        stats = model.critic_step(sched.rows(), sched.z_seed(), sched.alpha())
     model.transport.next_step()
     model.generator_step(sched.z_seed(), sched.batch_size)
+    return stats
 
 
 def train(model: VflModel, n_rows: int, iterations: int, seed: int, quiet: bool = False,
           on_log: Callable[[dict], None] | None = None, log_every: int = 50,
           resume: Callable[[Schedule], int] | None = None,
-          on_checkpoint: Callable[[int, Schedule], None] | None = None, checkpoint_every: int = 200) -> dict[str, float]:
+          on_checkpoint: Callable[[int, Schedule], None] | None = None, checkpoint_every: int = 200,
+          probe: Callable[[VflModel], dict[str, float]] | None = None, probe_every: int = 0) -> dict[str, Any]:
     """Run generator iterations up to `iterations` in total.
+
+    `probe(model)` (e.g. the FD of fresh samples) runs every `probe_every` iterations and at the end,
+    inside a forked RNG so that probing never changes the run; its results form `curve` in the returned
+    dict and are logged. Its time is left out of the step times.
 
     `resume(schedule)` restores the model and the schedule from a checkpoint and returns the iterations
     already done; `on_checkpoint(done, schedule)` is called every `checkpoint_every` iterations and at the end.
@@ -80,14 +89,22 @@ def train(model: VflModel, n_rows: int, iterations: int, seed: int, quiet: bool 
         raise ValueError(f"{n_rows} rows is fewer than one batch of {model.cfg.batch_size}")
     sched = Schedule(n_rows, model.cfg.batch_size, seed)
     first = resume(sched) if resume else 0
-    times = []
+    times, curve, probe_seconds = [], [], 0.0
     start = time.perf_counter()
     for it in progress(range(first, iterations), desc=f"{model.name}", quiet=quiet):
         t0 = time.perf_counter()
-        run_iteration(model, sched)
+        stats = run_iteration(model, sched)
         times.append(time.perf_counter() - t0)
         if on_log and (it + 1) % log_every == 0:
-            on_log({"iteration": it + 1, "seconds": round(time.perf_counter() - start, 2)})
+            on_log({"iteration": it + 1, "seconds": round(time.perf_counter() - start, 2), **stats, **model.health()})
+        if probe and probe_every and ((it + 1) % probe_every == 0 or it + 1 == iterations):
+            p0 = time.perf_counter()
+            with torch.random.fork_rng():
+                point = {"iteration": it + 1, **probe(model)}
+            probe_seconds += time.perf_counter() - p0
+            curve.append(point)
+            if on_log:
+                on_log({"probe": point})
         if on_checkpoint and ((it + 1) % checkpoint_every == 0 or it + 1 == iterations):
             on_checkpoint(it + 1, sched)
     steady = times[WARMUP:] if len(times) > WARMUP else times
@@ -97,9 +114,10 @@ def train(model: VflModel, n_rows: int, iterations: int, seed: int, quiet: bool 
         "iterations": iterations,
         "resumed_from_iteration": first,
         "critic_steps": iterations * model.cfg.n_critic,
-        "train_seconds": round(time.perf_counter() - start, 2),
+        "train_seconds": round(time.perf_counter() - start - probe_seconds, 2),
         "iteration_time_s": float(np.mean(steady)) if steady else None,
         "bytes_per_iteration": data_bytes / iterations,
         "control_bytes_per_iteration": t.bytes_by_kind["control"] / iterations,
         "messages": t.messages,
+        **({"curve": curve, "probe_seconds": round(probe_seconds, 2)} if probe and probe_every else {}),
     }

@@ -36,6 +36,14 @@ class VflModel:
     def modules(self) -> dict[str, nn.Module]:
         raise NotImplementedError
 
+    def health(self) -> dict[str, float]:
+        """Gradient norms of the critics at the last critic step's interpolates (a training-health signal).
+
+        Computed in-process for monitoring only: it reads no new data, draws no random numbers and leaves
+        every weight and gradient as it was, so logging it cannot change a run.
+        """
+        return {}
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Every optimiser by a stable name (checkpoints save and restore their state)."""
         raise NotImplementedError

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from privgen.data.tabular import Span
+from privgen.vfl.losses import row_gradient_norms
 from privgen.vfl.models.base import VflModel
 from privgen.vfl.party import Party
 
@@ -22,10 +23,11 @@ class Centralized(VflModel):
         for d, party_spans in zip(self.dims, spans):
             pooled += [Span(s.start + offset, s.end + offset, s.kind) for s in party_spans]
             offset += d
-        self.pool = Party("pooled", torch.cat(parts, 1), pooled, sizes, dataclasses.replace(cfg, lambda_local=1.0))
+        self.pool = Party("pooled", torch.cat(parts, 1), pooled, sizes, dataclasses.replace(cfg, lambda_local=1.0),
+                          penalty="whole")
 
     def critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor) -> dict[str, float]:
-        loss, _ = self.pool.local_critic(idx, self.latent(z_seed, len(idx)), alpha.to(self.device), head_gp=False)
+        loss, _ = self.pool.local_critic(idx, self.latent(z_seed, len(idx)), alpha.to(self.device))
         loss.backward()
         self.pool.opt_c.step()
         return {"critic_loss": float(loss.detach())}
@@ -36,6 +38,11 @@ class Centralized(VflModel):
 
     def sample_batch(self, z_seed: int, n: int) -> list[torch.Tensor]:
         return list(self.pool.sample(self.latent(z_seed, n)).split(self.dims, dim=1))
+
+    def health(self) -> dict[str, float]:
+        p = self.pool
+        hat = p.last_interpolates.clone().requires_grad_(True)
+        return {"critic_grad_norm": float(row_gradient_norms(p.head(p.bottom(hat)), [hat]).mean())}
 
     def modules(self) -> dict[str, nn.Module]:
         return self.pool.modules()

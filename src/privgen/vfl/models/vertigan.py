@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from privgen.vfl.losses import row_gradient_norms
 from privgen.vfl.models.base import VflModel
 from privgen.vfl.nets import adam, gen_backbone
 from privgen.vfl.party import Party
@@ -18,7 +19,7 @@ class VertiGAN(VflModel):
         super().__init__(parts, spans, sizes, cfg, transport)
         self.backbone = gen_backbone(sizes.z_dim, sizes.gen_hidden).to(self.device)
         self.opt_b = adam(self.backbone.parameters(), cfg.lr)
-        self.parties = [Party(f"party{k + 1}", x, s, sizes, cfg, own_generator=False)
+        self.parties = [Party(f"party{k + 1}", x, s, sizes, cfg, own_generator=False, penalty="whole+head")
                         for k, (x, s) in enumerate(zip(parts, spans))]
 
     def critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor) -> dict[str, float]:
@@ -55,6 +56,14 @@ class VertiGAN(VflModel):
         h = self.backbone(self.latent(z_seed, n))
         self.backbone.train()
         return [p.sample(h) for p in self.parties]
+
+    def health(self) -> dict[str, float]:
+        """VertiGAN has no whole-row critic: each party's local critic norm only."""
+        out = {}
+        for p in self.parties:
+            hat = p.last_interpolates.clone().requires_grad_(True)
+            out[f"local_critic_grad_norm.{p.name}"] = float(row_gradient_norms(p.head(p.bottom(hat)), [hat]).mean())
+        return out
 
     def modules(self) -> dict[str, nn.Module]:
         out: dict[str, nn.Module] = {"server.backbone": self.backbone}

@@ -1,8 +1,9 @@
 """VFLGAN: per-party generators and bottom critics, a server critic on the concatenated features.
 
 Losses (DESIGN §9): critic -D_S(real) + D_S(fake) + λ_loc Σ_k(-D_pk(real_k) + D_pk(fake_k)) + λ_gp GP,
-GP on each D_Ck, each D_pk and on D_S at interpolates with one α per row shared by all parties;
-generator -D_S(fake) - λ_loc Σ_k D_pk(fake_k).
+GP at interpolates with one α per row shared by all parties, on three functions (the authors' choice):
+each D_Ck through the sum of its output features w.r.t. its columns, each D_pk w.r.t. its input features,
+and D_S w.r.t. the concatenated features. Generator -D_S(fake) - λ_loc Σ_k D_pk(fake_k).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from privgen.vfl.losses import row_gradient_norms
 from privgen.vfl.models.base import VflModel
 from privgen.vfl.party import Party
 from privgen.vfl.server import Server
@@ -54,6 +56,14 @@ class VFLGAN(VflModel):
 
     def sample_batch(self, z_seed: int, n: int) -> list[torch.Tensor]:
         return [p.sample(p.latent(z_seed, n)) for p in self.parties]
+
+    def health(self) -> dict[str, float]:
+        hats = [p.last_interpolates.clone().requires_grad_(True) for p in self.parties]
+        feats = [p.bottom(h) for p, h in zip(self.parties, hats)]
+        out = {"critic_grad_norm": float(row_gradient_norms(self.server.critic(torch.cat(feats, 1)), hats).mean())}
+        for p, h, f in zip(self.parties, hats, feats):
+            out[f"bottom_grad_norm.{p.name}"] = float(row_gradient_norms(f, [h]).mean())
+        return out
 
     def modules(self) -> dict[str, nn.Module]:
         out: dict[str, nn.Module] = {}
