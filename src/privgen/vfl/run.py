@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from privgen import checks
 from privgen.errors import UserError
 from privgen.runs import METRICS, RunDir, describe_run, read_json
 from privgen.seeding import resolve_device, seed_everything
@@ -47,13 +48,35 @@ def _refuse_finished(out: Path, iterations: int) -> None:
                         "--iterations/--epochs to continue it, or pass --overwrite")
 
 
+def check_gan_config(cfg: GanConfig) -> None:
+    """Every hyper-parameter a user can set: NaN/inf and the wrong sign are refused, not trained on."""
+    checks.positive_int("--batch-size", cfg.batch_size, minimum=2)
+    checks.finite_positive("--lr", cfg.lr)
+    checks.finite_nonnegative("--lambda-gp", cfg.lambda_gp)
+    checks.finite_nonnegative("lambda_local", cfg.lambda_local)
+    checks.positive_int("n_critic", cfg.n_critic)
+
+
+def check_finite_weights(model, iteration: int) -> None:
+    """Stop a run whose weights went NaN/inf (e.g. the centralized model, which sends no messages to check)."""
+    for name, module in model.modules().items():
+        for pname, p in module.named_parameters():
+            if not bool(torch.isfinite(p).all()):
+                raise UserError(f"training diverged by iteration {iteration}: {name}.{pname} holds NaN/inf; the "
+                                "last good checkpoint is kept (lower --lr, or check the data)")
+
+
 def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: int = 0, epochs: int | None = 10,
                   iterations: int | None = None, sizes: NetSizes = NetSizes(), cfg: GanConfig = GanConfig(),
                   device: str = "auto", overwrite: bool = False, quiet: bool = False) -> RunDir:
     if model_name not in MODELS:
         raise UserError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
-    if (epochs is None or epochs <= 0) and (iterations is None or iterations <= 0):
-        raise UserError("--epochs (or --iterations) must be a positive integer")
+    checks.optional_positive_int("--iterations", iterations)
+    if iterations is None:
+        if epochs is None:
+            raise UserError("give --epochs or --iterations (a positive integer)")
+        checks.positive_int("--epochs", epochs)
+    check_gan_config(cfg)
     dev = resolve_device(device)
     data = load_vertical(spec)  # every input check happens here, before anything is written
     if data.n < cfg.batch_size:
@@ -74,11 +97,19 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
         if not ckpt.exists():
             return 0
         done = load_checkpoint(ckpt, model, sched)
+        if done >= n_iter:
+            raise UserError(f"--out {run.path} holds a checkpoint of {done} iterations already (the run stopped "
+                            "before saving its model): ask for more --iterations/--epochs to continue it, or pass "
+                            "--overwrite")
         run.log(event="resumed", iteration=done)
         return done
 
+    def checkpoint(done: int, sched) -> None:
+        check_finite_weights(model, done)  # a poisoned model is never saved: the last good checkpoint stays
+        save_checkpoint(ckpt, model, sched, done)
+
     stats = train(model, data.n, n_iter, seed, quiet=quiet, on_log=lambda e: run.log(**e), resume=resume,
-                  on_checkpoint=lambda done, sched: save_checkpoint(ckpt, model, sched, done))
+                  on_checkpoint=checkpoint)
     save_model(run, model, data.layout)
     records = model.transport.records
     metrics = {**stats, "n_train": data.n, "parties": len(data.train), "party_dims": data.layout.dims(),
