@@ -12,6 +12,7 @@ import os
 import hashlib
 import secrets
 import shutil
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +42,12 @@ def _atomic_replace(path: Path, write: Any) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        mode = stat.S_IMODE(os.stat(tmp).st_mode)  # 0666 minus the umask
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror or e}; check the folder's permissions and free space") from None
     try:
         write(tmp)
+        os.chmod(tmp, mode)  # some writers (safetensors) recreate the file as 0600
         os.replace(tmp, path)
     except (OSError, SafetensorError) as e:
         raise UserError(f"cannot write {path}: {getattr(e, 'strerror', None) or e}; check the folder's permissions and free space "

@@ -24,7 +24,7 @@ from privgen.diffusion.store import CHECKPOINT, KIND, DiffusionModel, new_model,
 from privgen import checks
 from privgen.errors import UserError
 from privgen.progress import progress
-from privgen.runs import RunDir
+from privgen.runs import RunDir, verify_checksum
 from privgen.seeding import resolve_device, seed_everything
 
 # loss_fn(unet, x, y, scheduler, generator) -> scalar; the default is the pretraining loss.
@@ -139,6 +139,8 @@ def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion",
     model = new_model(rec, ds.num_classes, tuple(ds.class_names), ds.shape[0])
     config = {"data": str(data), "image_size": rec.image_size, "seed": seed, "split_seed": split_seed,
               "test_fraction": test_fraction, "device": str(dev), "steps": total, **model.config}
+    if not overwrite and (Path(out) / CHECKPOINT).is_file():
+        verify_checksum(Path(out) / CHECKPOINT)  # a corrupted checkpoint is refused before config.json is touched
     run = RunDir.create(Path(out), KIND, config, overwrite=overwrite, resume=True, budget=("steps", "--steps"))
     return TrainingRun(run, model, rec, split, dev, total, seed)
 

@@ -13,7 +13,7 @@ import torch
 
 from privgen import checks
 from privgen.errors import UserError
-from privgen.runs import METRICS, RunDir, describe_run, read_json
+from privgen.runs import RunDir, verify_checksum
 from privgen.seeding import resolve_device, seed_everything
 from privgen.vfl.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from privgen.vfl.config import GanConfig
@@ -36,16 +36,6 @@ def expected_bytes(model_name: str, dims: list[int], sizes: NetSizes, cfg: GanCo
         critic = gen = 0
     per_iter = (cfg.n_critic * critic + gen) * bytes_per_float
     return {"critic_step": critic * bytes_per_float, "generator_step": gen * bytes_per_float, "iteration": per_iter}
-
-
-def _refuse_finished(out: Path, iterations: int) -> None:
-    """A finished run with as many iterations has nothing left to do; say so before touching it."""
-    if describe_run(out) != KIND or not (out / METRICS).is_file():
-        return
-    done = read_json(out / METRICS).get("iterations", 0)
-    if done >= iterations:
-        raise UserError(f"--out {out} already holds a finished run of {done} iterations; ask for more "
-                        "--iterations/--epochs to continue it, or pass --overwrite")
 
 
 def check_gan_config(cfg: GanConfig) -> None:
@@ -85,9 +75,10 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
     config = {"model": model_name, "data_spec": spec, "seed": seed, "epochs": epochs, "iterations": n_iter,
               "sizes": sizes.to_json(), "gan": cfg.to_json(), "device": str(dev), "quiet": quiet,
               "party_columns": [len(c) for c in data.layout.party_columns()]}
-    if not overwrite:
-        _refuse_finished(Path(out), n_iter)
-    run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
+    if not overwrite and (Path(out) / CHECKPOINT).is_file():
+        verify_checksum(Path(out) / CHECKPOINT)  # a corrupted checkpoint is refused before config.json is touched
+    # a finished run is refused (naming any option that differs) before anything is written
+    run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True, budget=("iterations", "--iterations/--epochs"))
     seed_everything(seed)
     parts = [torch.from_numpy(np.asarray(p, dtype=np.float32)).to(dev) for p in data.train]
     model = build_model(model_name, data.layout.dims(), data.layout, sizes, cfg, parts=parts, device=dev)
