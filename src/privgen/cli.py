@@ -6,12 +6,16 @@ turns `UserError` into one line on stderr with exit code 2.
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
 
 from privgen.commands import COMMAND_GROUPS, EXTRA_COMMANDS, TOP_LEVEL
 from privgen.errors import UserError
+
+USER_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM, errno.ENOTDIR, errno.EEXIST,
+               errno.ENAMETOOLONG}
 
 app = typer.Typer(help="privgen: privacy of generative models (unlearning + relearning attacks for diffusion; "
                        "vertically federated synthetic data).", no_args_is_help=True, pretty_exceptions_enable=False,
@@ -39,12 +43,37 @@ _attach_extra_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point. Typer reports usage errors itself (exit 2); a `UserError` becomes one line, exit 2."""
+    """Entry point. Typer reports usage errors itself (exit 2); a `UserError` becomes one line, exit 2.
+
+    A run directory replaced with --overwrite is put back when the command fails before the new run
+    saved anything, and deleted when it succeeds (see `privgen.runs.RunDir.create`).
+    """
+    from privgen.runs import restore_overwrites, settle_overwrites  # torch is imported only when needed
+
     try:
         app(args=argv, prog_name="privgen")
     except UserError as e:
+        restore_overwrites()
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except OSError as e:
+        restore_overwrites()
+        if e.errno not in USER_ERRNOS:
+            raise
+        # A full disk, a read-only or foreign folder: the user's to fix, not a bug.
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}; check the folder's permissions and free space", file=sys.stderr)
+        sys.exit(2)
+    except SystemExit as e:
+        if e.code in (0, None):
+            settle_overwrites()
+        else:
+            restore_overwrites()
+        raise
+    except BaseException:
+        restore_overwrites()
+        raise
+    settle_overwrites()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from privgen.diffusion.loss import denoising_loss
 from privgen.diffusion.schedule import training_scheduler
 from privgen.diffusion.store import KIND, DiffusionModel, load_model, save_unet
 from privgen.diffusion.trainer import TrainState, fit, init_state
+from privgen import checks
 from privgen.errors import UserError
 from privgen.runs import RunDir
 from privgen.seeding import resolve_device
@@ -32,8 +33,7 @@ CHECKPOINTS = "checkpoints"
 def check_budget(steps: int, lr: float, batch_size: int, checkpoint_every: int | None = None) -> None:
     if steps <= 0:
         raise UserError(f"--steps must be a positive number of attack steps, got {steps}")
-    if lr <= 0:
-        raise UserError(f"--lr must be positive, got {lr}")
+    checks.finite_positive("--lr", lr)
     if batch_size <= 0:
         raise UserError(f"--batch-size must be positive, got {batch_size}")
     if checkpoint_every is not None and checkpoint_every <= 0:

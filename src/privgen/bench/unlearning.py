@@ -50,6 +50,7 @@ def parse_methods(text: str) -> list[MethodSpec]:
 
 
 def validate(s: BenchSettings, workers: int) -> None:
+    from privgen import checks
     from privgen.attacks.aux import AUX_SOURCES
     from privgen.diffusion.model import get_recipe
 
@@ -57,18 +58,18 @@ def validate(s: BenchSettings, workers: int) -> None:
     if s.aux not in AUX_SOURCES or s.aux == "kshot":
         raise UserError(f"--aux must be one of {', '.join(a for a in AUX_SOURCES if a != 'kshot')} for the benchmark "
                         f"(kshot names the forgotten class; use privgen attack relearn for it), got {s.aux!r}")
-    for flag, value in (("--attack-steps", s.attack_steps), ("--attack-batch", s.attack_batch),
-                        ("--attack-lr", s.attack_lr)):
-        if value <= 0:
-            raise UserError(f"{flag} must be positive, got {value}")
-    if s.unlearn_steps is not None and s.unlearn_steps <= 0:
-        raise UserError(f"--unlearn-steps must be positive, got {s.unlearn_steps}")
+    checks.resolve_device(s.device)
+    checks.positive_int("--attack-steps", s.attack_steps)
+    checks.positive_int("--attack-batch", s.attack_batch)
+    checks.finite_positive("--attack-lr", s.attack_lr)
+    if s.unlearn_lr is not None:
+        checks.finite_positive("--unlearn-lr", s.unlearn_lr)
+    checks.optional_positive_int("--unlearn-steps", s.unlearn_steps)
     if s.curve_points <= 0 or s.curve_points > s.attack_steps:
         raise UserError(f"--curve-points must be between 1 and --attack-steps, got {s.curve_points}")
     if s.n_per_class < 10 or s.curve_n < 1:
         raise UserError(f"--n-per-class must be at least 10 (Fréchet distance), got {s.n_per_class}")
-    if s.eval_steps <= 0:
-        raise UserError(f"--eval-steps must be positive, got {s.eval_steps}")
+    checks.ddim_steps("--eval-steps", s.eval_steps)
     if s.guidance not in (1.0, 3.0):
         raise UserError(f"--guidance (the scale of the headline numbers and curves) must be 1 or 3, got {s.guidance}")
     if workers <= 0:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from privgen.cache import cache_path
+from privgen.checks import resolve_device
 from privgen.diffusion.model import get_recipe
 from privgen.runs import RunDir, atomic_write_json, read_json
 
@@ -180,7 +181,7 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     from privgen.eval import load_classifier
     from privgen.unlearn.evaluate import RealFeatures, forget_accuracy
 
-    dev = torch.device(s.device if s.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(s.device)
     clf, _ = load_classifier(classifier_dir, dev)
     clf_key = digest(read_json(Path(classifier_dir) / "config.json"))
     model = load_model(model_dir, dev)

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from privgen.commands.options import Device, Quiet, Seed
+from privgen.errors import UserError
 
 app = typer.Typer(help="Performance benchmarks.", no_args_is_help=True)
 
@@ -28,9 +29,14 @@ def diffusion(out: Path = typer.Option(..., "--out", help="Output directory for 
 
     get_recipe(recipe)
     dev = resolve_device(device)
+    if out.exists() and not out.is_dir():  # checked before the minutes of measuring, not after
+        raise UserError(f"--out {out} is a file; give a directory for bench.json")
     torch.manual_seed(seed)
     result = run_benchmark(recipe, dev, quick)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create --out {out}: {e.strerror or e}") from None
     atomic_write_json(out / "bench.json", result)
     t = result["training"]
     print(json.dumps({"training_images_per_second": round(t["images_per_second"], 1),

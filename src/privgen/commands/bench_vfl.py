@@ -19,8 +19,11 @@ def vfl(out: Path = typer.Option(..., "--out", help="Benchmark directory (report
         seed: int = Seed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
     """Train and evaluate every VFL model on each scenario; write report.md with the comparison table."""
     from privgen.bench.vfl import run_bench
+    from privgen.checks import optional_positive_int, resolve_device
 
-    report = run_bench(out, seed=seed, device=device, iterations=iterations, quick=quick, overwrite=overwrite,
+    optional_positive_int("--iterations", iterations)
+    # One resolver for every command: the bench passes the device on to torch, which knows no "auto".
+    report = run_bench(out, seed=seed, device=str(resolve_device(device)), iterations=iterations, quick=quick, overwrite=overwrite,
                        quiet=quiet, step_time_only=step_time, size=size)
     print(report.read_text())
     print(f"report: {report}")

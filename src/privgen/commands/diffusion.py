@@ -29,13 +29,16 @@ def train(data: str = Data,
           out: Path = typer.Option(..., "--out", help="Run directory; an unfinished run there is resumed."),
           device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
     """Pretrain on the training split; resumes from the last checkpoint in --out."""
+    from privgen.checks import resolve_device
     from privgen.diffusion.trainer import train as train_run
 
+    resolve_device(device)
     run = train_run(data, out, recipe, image_size=image_size, steps=steps, seed=seed, split_seed=split_seed,
                     device=device, overwrite=overwrite, quiet=quiet)
     m = run.metrics
-    print(f"trained {m['steps']} steps ({m['train_seconds']:.0f} s this session, loss {m['final_loss_mean_last100']:.4f}); "
-          f"wrote {run.path} (diffusers folder: {run.path / 'unet'})")
+    loss = m.get("final_loss_mean_last100")
+    print(f"trained {m['steps']} steps ({m['train_seconds']:.0f} s this session, loss "
+          f"{'-' if loss is None else format(loss, '.4f')}); wrote {run.path} (diffusers folder: {run.path / 'unet'})")
 
 
 @app.command("sample")
@@ -56,6 +59,8 @@ def sample(model: Path = typer.Option(..., "--model", help="A trained diffusion 
     check_sampling_args(guidance_scale, steps, n)
     if out.suffix.lower() != ".png":
         raise UserError(f"--out {out} must be a .png file")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory; give a .png file name")
     m = load_model(model, resolve_device(device))
     ids = [m.class_id(c) for c in names]
     images = sample_fn(m, ids, n, guidance_scale, steps, seed, quiet=quiet)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from privgen.commands.options import Device, Overwrite, Quiet, Seed
+from privgen import checks
 from privgen.errors import UserError
 
 app = typer.Typer(help="Unlearning: make a conditional diffusion model unable to generate a class.",
@@ -22,9 +23,12 @@ def _coerce(method: str, key: str, raw: str):
     types = {f.name: f.type for f in fields(get_method(method).Options)}
     kind = types.get(key, "str")
     try:
-        return {"float": float, "int": int}.get(str(kind), str)(raw)
+        value = {"float": float, "int": int}.get(str(kind), str)(raw)
     except ValueError:
         raise UserError(f"--option {key}={raw}: expected a {kind}") from None
+    if isinstance(value, float):
+        checks.finite(f"--option {key}", value)
+    return value
 
 
 @app.callback()
@@ -47,6 +51,10 @@ def unlearn(ctx: typer.Context,
     if missing:
         raise UserError(f"missing {', '.join(missing)}; e.g. privgen unlearn --model DIR --method dimum --forget 3 --out DIR2")
     from privgen.unlearn import unlearn as run_unlearn
+
+    checks.resolve_device(device)
+    if lr is not None:
+        checks.finite_positive("--lr", lr)
 
     opts: dict[str, object] = {"alt": alt, "alt_class": alt_class}
     for item in option:

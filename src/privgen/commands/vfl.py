@@ -41,8 +41,15 @@ def train(
 
     if size not in SIZE_PRESETS:
         raise UserError(f"--size {size!r} is unknown; choose one of {', '.join(SIZE_PRESETS)}")
-    if batch_size <= 1:
-        raise UserError(f"--batch-size must be at least 2, got {batch_size}")
+    from privgen import checks
+    from privgen.vfl.run import check_gan_config
+
+    checks.resolve_device(device)
+    check_gan_config(GanConfig(batch_size=batch_size, lr=lr, lambda_gp=lambda_gp))
+    checks.optional_positive_int("--iterations", iterations)
+    if iterations is None:
+        checks.positive_int("--epochs", epochs)
+    checks.optional_positive_int("--max-rows", max_rows)
     if threads < 0:
         raise UserError(f"--threads must be 0 or positive, got {threads}")
     if threads:
@@ -55,8 +62,9 @@ def train(
     run = train_vfl_run(spec, model, out, seed, epochs, iterations, SIZE_PRESETS[size],
                         GanConfig(batch_size=batch_size, lr=lr, lambda_gp=lambda_gp), device, overwrite, quiet)
     m = run.metrics
+    ms = "-" if m.get("iteration_time_s") is None else f"{m['iteration_time_s'] * 1000:.1f}"
     print(f"{model}: {m['iterations']} iterations on {m['n_train']} rows, {m['parties']} parties, "
-          f"{m['iteration_time_s'] * 1000:.1f} ms/iteration, {m['bytes_per_iteration']:.0f} bytes/iteration; wrote {run.path}")
+          f"{ms} ms/iteration, {m['bytes_per_iteration']:.0f} bytes/iteration; wrote {run.path}")
 
 
 @app.command("generate")
@@ -76,7 +84,8 @@ def generate(
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
     conditions = parse_where(where)
-    vfl_model, layout, _ = load_model(model, resolve_device(device))
+    dev = resolve_device(device)
+    vfl_model, layout, _ = load_model(model, dev)
     check_out(layout, out)
     seed_everything(seed)
     if isinstance(layout, TableLayout):

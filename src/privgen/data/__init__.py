@@ -9,6 +9,7 @@ from privgen.data.files import load_image_file
 from privgen.data.images import ImageDataset, resize, with_size
 from privgen.data import tables as _tables  # noqa: F401  (registers the embedded tables)
 from privgen.data.splits import RetainForget, TrainTest, class_index, retain_forget, train_test_split
+from privgen import checks
 from privgen.errors import UserError
 
 __all__ = ["ImageDataset", "EmbeddedDataset", "REGISTRY", "load_images", "resize", "with_size",
@@ -21,8 +22,7 @@ def image_dataset_names() -> list[str]:
 
 def load_images(source: str | Path, image_size: int | None = None) -> ImageDataset:
     """An embedded dataset by name, or a user file/folder by path; resized to `image_size` when given."""
-    if image_size is not None and image_size <= 0:
-        raise UserError(f"--image-size must be a positive integer, got {image_size}; try 16 or 28")
+    checks.image_size(image_size)
     key = str(source)
     entry = REGISTRY.get(key)
     if entry is not None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import math
 import struct
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +21,18 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 def _pixels_to_nchw(x: np.ndarray, source: Path) -> np.ndarray:
     """Accept (N,H,W), (N,H,W,C) or (N,C,H,W) pixel arrays; scale by their range (uint8, [0,1] or [-1,1])."""
     x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise UserError(f"{source}: pixels must be numbers (uint8 or float), got dtype {x.dtype}")
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
         x = x.transpose(0, 3, 1, 2)
     elif x.ndim != 4:
         raise UserError(f"{source}: x must have shape (N,H,W), (N,H,W,C) or (N,C,H,W), got {x.shape}")
+    if len(x) == 0:
+        raise UserError(f"{source} holds no images (x has shape {x.shape}); give at least one image per class")
+    if x.size == 0:
+        raise UserError(f"{source}: images of size {x.shape[-2]}x{x.shape[-1]} hold no pixels")
     if x.shape[-1] != x.shape[-2]:
         raise UserError(f"{source}: images must be square, got {x.shape[-2]}x{x.shape[-1]}; crop or pad them first")
     if np.issubdtype(x.dtype, np.integer):
@@ -31,6 +40,8 @@ def _pixels_to_nchw(x: np.ndarray, source: Path) -> np.ndarray:
             raise UserError(f"{source}: integer pixels must lie in 0..255, got {x.min()}..{x.max()}")
         return to_unit_range(x, 255.0)
     x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise UserError(f"{source}: pixels hold NaN or inf; every pixel must be a finite number")
     lo, hi = float(x.min()), float(x.max())
     if lo < 0 and lo >= -1.0 and hi <= 1.0:
         return x
@@ -44,6 +55,10 @@ def _pixels_to_nchw(x: np.ndarray, source: Path) -> np.ndarray:
 def _labels(y: np.ndarray, n: int, source: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     """Map arbitrary labels to 0..K-1, keeping the original values as class names."""
     y = np.asarray(y).reshape(-1)
+    if y.dtype.kind not in "biufUS":
+        raise UserError(f"{source}: labels must be integers or text, got dtype {y.dtype}")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise UserError(f"{source}: labels hold NaN or inf; give every image a class label")
     if len(y) != n:
         raise UserError(f"{source}: {n} images but {len(y)} labels; x and y must have the same length")
     values = np.unique(y)
@@ -52,15 +67,22 @@ def _labels(y: np.ndarray, n: int, source: Path) -> tuple[np.ndarray, tuple[str,
 
 
 def load_npz(path: Path) -> ImageDataset:
+    """x and y from a .npz; allow_pickle=False, so a crafted file cannot execute code. A truncated or
+    corrupted archive (zip, zlib or array header errors) is the user's input error, not a crash."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise UserError(f"{path} holds a single array, not an .npz archive; save images as x and labels as y: "
+                            "np.savez(path, x=..., y=...)")
+        with loaded as f:
             missing = [k for k in ("x", "y") if k not in f.files]
             if missing:
                 raise UserError(f"{path} has no array {' or '.join(missing)} (found {', '.join(f.files) or 'none'}); "
                                 "save images as x and labels as y: np.savez(path, x=..., y=...)")
             x, y = f["x"], f["y"]
-    except (ValueError, OSError) as e:
-        raise UserError(f"{path} is not a readable .npz file ({e})") from None
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            struct.error, SyntaxError, MemoryError) as e:
+        raise UserError(f"{path} is not a readable .npz file ({type(e).__name__}: {e}); it may be truncated") from None
     xs = _pixels_to_nchw(x, path)
     labels, names = _labels(y, len(xs), path)
     return ImageDataset(path.stem, xs, labels, names, {"source": str(path)})
@@ -68,7 +90,12 @@ def load_npz(path: Path) -> ImageDataset:
 
 def _open_maybe_gz(path: Path) -> bytes:
     data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        raise UserError(f"{path} is not a readable gzip file ({e}); it may be truncated") from None
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -80,11 +107,17 @@ def read_idx(path: Path) -> np.ndarray:
     code, ndim = raw[2], raw[3]
     if code not in dtypes:
         raise UserError(f"{path}: unknown IDX data type code 0x{code:02x}")
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=dtypes[code], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise UserError(f"{path}: header says {dims} but the file holds {data.size} values; the file is truncated")
-    return data.reshape(dims)
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise UserError(f"{path}: the IDX header announces {ndim} dimensions but the file ends after "
+                        f"{len(raw)} bytes; the file is truncated")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    itemsize = np.dtype(dtypes[code]).itemsize
+    expected = math.prod(dims)
+    if (len(raw) - header) != expected * itemsize:
+        raise UserError(f"{path}: header says {dims} ({expected} values) but the file holds "
+                        f"{(len(raw) - header) / itemsize:g}; the file is truncated or not IDX")
+    return np.frombuffer(raw, dtype=dtypes[code], offset=header).reshape(dims)
 
 
 def _idx_pair(path: Path) -> tuple[Path, Path]:

@@ -10,6 +10,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from privgen.data.embedded import REGISTRY, EmbeddedDataset, register
@@ -89,14 +90,42 @@ def load_table(source: str | Path) -> Table:
 
 
 def read_table_file(path: Path) -> pd.DataFrame:
+    """A CSV/Parquet file, checked: no inf, and no text hidden in an otherwise numeric column."""
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise UserError(f"{path}: unsupported table format {suffix!r}; use .csv or .parquet")
     try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
+        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     except ImportError:
         raise UserError(f"reading {path} needs pyarrow: pip install 'privgen[parquet]'") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
-        raise UserError(f"cannot read {path} as a table: {e}") from None
-    raise UserError(f"{path}: unsupported table format {suffix!r}; use .csv or .parquet")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as e:
+        raise UserError(f"cannot read {path} as a table: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    check_table(df, path)
+    return df
+
+
+def check_table(df: pd.DataFrame, source: Path | str) -> None:
+    """Refuse values that would be silently misread: inf in a numeric column, and text among numbers (which
+    would turn the whole column into categories). Rows are numbered as in the file (header = line 1)."""
+    if len(df.columns) != len(set(map(str, df.columns))):
+        raise UserError(f"{source}: duplicate column names; give every column its own name")
+    for name in df.columns:
+        s = df[name]
+        if pd.api.types.is_bool_dtype(s):
+            continue
+        if pd.api.types.is_numeric_dtype(s):
+            values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = np.flatnonzero(np.isinf(values))
+            if len(bad):
+                raise UserError(f"{source}: column {name!r} holds {values[bad[0]]} at row {bad[0] + 2} (line of the "
+                                "file); numeric values must be finite: fix or remove that row")
+            continue
+        present = s.dropna()
+        if present.empty or not all(isinstance(v, str) for v in present):
+            continue
+        numbers = pd.to_numeric(present, errors="coerce")
+        if numbers.notna().sum() * 2 > len(present) and numbers.isna().any():
+            row = numbers.index[numbers.isna().to_numpy()][0]
+            raise UserError(f"{source}: column {name!r} holds numbers but row {row + 2} (line of the file) has "
+                            f"{present[row]!r}; fix that value (a numeric column must hold only numbers) or make "
+                            "every value of the column text")

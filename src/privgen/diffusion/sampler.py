@@ -9,17 +9,16 @@ import torch
 from privgen.diffusion.guidance import guided_eps, guided_eps_two_pass
 from privgen.diffusion.schedule import ddim_step, sampling_scheduler
 from privgen.diffusion.store import DiffusionModel
+from privgen import checks
 from privgen.errors import UserError
 from privgen.progress import progress
 
 
 def check_sampling_args(guidance_scale: float, steps: int, n: int) -> None:
-    if guidance_scale < 0:
-        raise UserError(f"--guidance-scale must be >= 0 (1 = purely conditional, 3 = usual), got {guidance_scale}")
-    if steps <= 0:
-        raise UserError(f"--steps must be a positive number of DDIM steps (e.g. 50), got {steps}")
-    if n <= 0:
-        raise UserError(f"--n must be a positive number of images per class, got {n}")
+    """Guidance finite and >= 0 (a NaN scale gives a blank grid), 1..1000 DDIM steps, n >= 1."""
+    checks.finite_nonnegative("--guidance-scale (1 = purely conditional, 3 = usual)", guidance_scale)
+    checks.ddim_steps("--steps (DDIM steps)", steps)
+    checks.positive_int("--n (images per class)", n)
 
 
 @torch.inference_mode()

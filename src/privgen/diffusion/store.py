@@ -9,6 +9,9 @@ Layout of a finished training run ``DIR``:
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +21,9 @@ from diffusers import UNet2DModel
 
 from privgen.diffusion.model import Recipe, apply_threads, build_unet
 from privgen.data.splits import resolve_class
+from privgen import checks
 from privgen.errors import UserError
-from privgen.runs import RunDir, load_state_into, read_json
+from privgen.runs import RunDir, load_state_into, read_json, record_checksum
 
 KIND = "diffusion"
 UNET_DIR = "unet"
@@ -79,17 +83,41 @@ def new_model(recipe: Recipe, num_classes: int, class_names: tuple[str, ...], in
 
 
 def model_from_config(cfg: dict[str, Any], where: Path) -> DiffusionModel:
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("recipe"), dict):
+        named = cfg.get("recipe") if isinstance(cfg, dict) else None
+        what = f"names the recipe as {named!r} instead of describing it" if named is not None else "has no recipe"
+        raise UserError(f"{where}/config.json {what}; it was not written by privgen diffusion train (train it again)")
     try:
         recipe = Recipe.from_dict(cfg["recipe"])
+        if not recipe.channels or not all(isinstance(c, int) and 0 < c <= 4096 for c in recipe.channels):
+            raise ValueError(f"recipe channels {list(recipe.channels)} are not positive integers")
+        checks.image_size(recipe.image_size, 2 ** (len(recipe.channels) - 1), name="recipe image_size")
         return new_model(recipe, int(cfg["num_classes"]), tuple(cfg["class_names"]), int(cfg["in_channels"]), cfg)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, UserError) as e:
         raise UserError(f"{where}/config.json does not describe a diffusion model ({e}); train it again") from None
 
 
 def save_unet(unet: UNet2DModel, run: RunDir) -> Path:
-    """The EMA UNet as a diffusers folder (safetensors)."""
+    """The EMA UNet as a diffusers folder (safetensors), written beside and renamed into place so a failed
+    save never leaves half a model; the weights' SHA-256 goes to unet/checksums.json."""
     path = run.file(UNET_DIR)
-    unet.save_pretrained(str(path), safe_serialization=True)
+    tmp = run.file(f".{UNET_DIR}.{secrets.token_hex(6)}.tmp")
+    old = run.file(f".{UNET_DIR}.old")
+    try:
+        unet.save_pretrained(str(tmp), safe_serialization=True)
+        record_checksum(tmp / UNET_WEIGHTS)
+        if old.exists():
+            shutil.rmtree(old)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror or e}; check the folder's permissions and free space") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    if old.exists():
+        shutil.rmtree(old)
     return path
 
 

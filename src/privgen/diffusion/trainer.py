@@ -21,9 +21,10 @@ from privgen.diffusion.loss import denoising_loss
 from privgen.diffusion.model import Recipe, apply_threads, get_recipe
 from privgen.diffusion.schedule import learning_rate, training_scheduler
 from privgen.diffusion.store import CHECKPOINT, KIND, DiffusionModel, new_model, save_unet
+from privgen import checks
 from privgen.errors import UserError
 from privgen.progress import progress
-from privgen.runs import RunDir
+from privgen.runs import RunDir, verify_checksum
 from privgen.seeding import resolve_device, seed_everything
 
 # loss_fn(unet, x, y, scheduler, generator) -> scalar; the default is the pretraining loss.
@@ -64,10 +65,10 @@ def fit(state: TrainState, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, tot
             group["lr"] = learning_rate(state.step, recipe.lr, recipe.warmup_steps, total_steps, recipe.final_lr_fraction)
         idx = torch.randint(0, len(x), (recipe.batch_size,), generator=state.generator)
         loss = loss_fn(state.unet, x[idx.to(x.device)], y[idx.to(y.device)], sched, state.generator)
+        check_finite_loss(loss, state.step + 1, "unet")
         state.opt.zero_grad(set_to_none=True)
         loss.backward()
-        if recipe.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(state.unet.parameters(), recipe.grad_clip)
+        check_finite_grads(state.unet, state.step + 1, "unet", recipe.grad_clip)
         state.opt.step()
         ema_update(state.ema, state.unet, ema_decay(state.step, recipe.ema_decay, recipe.ema_warmup))
         state.step += 1
@@ -78,6 +79,25 @@ def fit(state: TrainState, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, tot
             on_checkpoint(state)
     bar.close()
     return state
+
+
+def check_finite_loss(loss: torch.Tensor, step: int, module: str) -> None:
+    """Stop before a NaN/inf loss reaches the weights (the last checkpoint stays the last good one)."""
+    if not bool(torch.isfinite(loss.detach()).all()):
+        raise UserError(f"training diverged at step {step}: the loss of {module} is {float(loss.detach()):g}; "
+                        "nothing of this step was saved (lower the learning rate, or check the data)")
+
+
+def check_finite_grads(module: torch.nn.Module, step: int, name: str, clip: float = 0.0) -> None:
+    """Clip (when `clip` > 0) and refuse non-finite gradients, naming the first parameter that has one."""
+    params = [p for p in module.parameters() if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+    if bool(torch.isfinite(norm)):
+        return
+    bad = next((n for n, p in module.named_parameters() if p.grad is not None and not bool(torch.isfinite(p.grad).all())),
+               "?")
+    raise UserError(f"training diverged at step {step}: non-finite gradient in {name} ({bad}); nothing of this "
+                    "step was saved (lower the learning rate, or check the data)")
 
 
 @dataclass
@@ -104,10 +124,12 @@ def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion",
     """
     from privgen.data import load_images, train_test_split
 
-    if steps is not None and steps <= 0:
-        raise UserError(f"--steps must be a positive integer, got {steps}")
+    checks.optional_positive_int("--steps", steps)
     rec = recipe if isinstance(recipe, Recipe) else get_recipe(recipe)
-    rec = replace(rec, image_size=image_size or rec.image_size, **{k: v for k, v in overrides.items() if v is not None})
+    size = image_size if image_size is not None else rec.image_size
+    checks.image_size(size, divisor=2 ** (len(rec.channels) - 1))  # the UNet halves the image per extra block
+    rec = replace(rec, image_size=size, **{k: v for k, v in overrides.items() if v is not None})
+    checks.finite_positive("the recipe's lr", rec.lr)
     total = steps if steps is not None else rec.steps
     dev = resolve_device(device)
     apply_threads(rec, dev)
@@ -117,7 +139,9 @@ def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion",
     model = new_model(rec, ds.num_classes, tuple(ds.class_names), ds.shape[0])
     config = {"data": str(data), "image_size": rec.image_size, "seed": seed, "split_seed": split_seed,
               "test_fraction": test_fraction, "device": str(dev), "steps": total, **model.config}
-    run = RunDir.create(Path(out), KIND, config, overwrite=overwrite, resume=True)
+    if not overwrite and (Path(out) / CHECKPOINT).is_file():
+        verify_checksum(Path(out) / CHECKPOINT)  # a corrupted checkpoint is refused before config.json is touched
+    run = RunDir.create(Path(out), KIND, config, overwrite=overwrite, resume=True, budget=("steps", "--steps"))
     return TrainingRun(run, model, rec, split, dev, total, seed)
 
 
@@ -133,6 +157,9 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
     ckpt = run.file(CHECKPOINT)
     if ckpt.exists():
         state.step = load_checkpoint(ckpt, state.unet, state.ema, state.opt, state.generator)
+        if state.step >= total:
+            raise UserError(f"--out {run.path} holds a checkpoint of {state.step} steps already (the run stopped "
+                            f"before saving its model): ask for more --steps to continue it, or pass --overwrite")
         run.log(event="resumed", step=state.step)
     x, y = split.train.tensors()
     x, y = x.to(dev), y.to(dev)

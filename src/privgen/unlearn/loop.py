@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+
+from privgen.diffusion.trainer import check_finite_grads
+from privgen.errors import UserError
 
 from privgen.progress import progress
 from privgen.unlearn.base import Method, UnlearnContext
@@ -20,13 +25,15 @@ def finetune(method: Method, ctx: UnlearnContext, steps: int, lr: float, grad_cl
     opt = torch.optim.AdamW(ctx.unet.parameters(), lr=lr, weight_decay=0.0)
     history = []
     bar = progress(total=steps, desc=f"unlearn {method.name}", quiet=quiet)
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         opt.zero_grad(set_to_none=True)
         parts = method.step(ctx)
+        if not math.isfinite(parts["loss"]):
+            raise UserError(f"unlearning diverged at step {step}: the {method.name} loss of the unet is "
+                            f"{parts['loss']:g}; nothing was saved (lower --lr)")
         if ctx.grad_mask is not None:
             apply_mask(ctx.unet, ctx.grad_mask)
-        if grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(ctx.unet.parameters(), grad_clip)
+        check_finite_grads(ctx.unet, step, f"the unet ({method.name})", grad_clip)
         opt.step()
         history.append(parts)
         bar.update(1)

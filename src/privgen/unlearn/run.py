@@ -19,6 +19,7 @@ from privgen.diffusion.schedule import training_scheduler
 from privgen.diffusion.store import KIND, DiffusionModel, describe_model, load_model, model_split, save_unet
 from privgen.diffusion.trainer import fit, init_state
 from privgen.diffusion.model import build_unet
+from privgen import checks
 from privgen.errors import UserError
 from privgen.runs import RunDir, read_json
 from privgen.seeding import resolve_device, seed_everything
@@ -54,8 +55,8 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str, out: Path | s
     for name, value in (("--steps", steps), ("--batch-size", batch_size)):
         if value is not None and value <= 0:
             raise UserError(f"{name} must be a positive integer, got {value}")
-    if lr is not None and lr <= 0:
-        raise UserError(f"--lr must be positive, got {lr}")
+    if lr is not None:
+        checks.finite_positive("--lr", lr)
     split = retain_forget(training_split(base), c_f)
     if len(split.retain) == 0 or len(split.forget) == 0:
         raise UserError(f"class {c_f} leaves no retained or no forgotten images in the training split")

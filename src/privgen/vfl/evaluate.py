@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from privgen.checks import resolve_device
 from privgen.vfl.models import VflModel
 from privgen.vfl.partition import ImageLayout, TableLayout, VerticalData
 from privgen.vfl.publish import sample_table
@@ -17,7 +18,7 @@ from privgen.vfl.store import load_model
 def evaluate_run(path: Path | str, n: int | None = None, seed: int = 0, device: str = "cpu",
                  quiet: bool = False) -> tuple[dict[str, Any], np.ndarray | None]:
     """Metrics of a run's synthetic data against its own real training/test rows; plus images if any."""
-    model, layout, run = load_model(path, device)
+    model, layout, run = load_model(path, resolve_device(device))
     data = load_vertical(run.config["data_spec"])
     n = n or min(data.n, 5000)
     if isinstance(layout, ImageLayout):

@@ -176,11 +176,16 @@ def join_party_frames(frames: list[pd.DataFrame], names: list[str], id_column: s
             owner[c] = name
         groups.append(cols)
     joined = frames[0]
-    for df in frames[1:]:
-        joined = joined.merge(df, on=id_column, how="inner")
+    try:
+        for df, name in zip(frames[1:], names[1:]):
+            joined = joined.merge(df, on=id_column, how="inner")
+        joined = joined.sort_values(id_column, kind="stable")
+    except (ValueError, TypeError) as e:
+        raise UserError(f"the ID column {id_column!r} cannot be matched across the party files ({e}); give it the "
+                        "same type (all numbers or all text) in every file") from None
     sizes = ", ".join(f"{n}: {len(f)}" for n, f in zip(names, frames))
     if len(joined) < 10:
         raise UserError(f"only {len(joined)} IDs in {id_column!r} match across the party files ({sizes} rows); "
                         "the files must describe the same individuals")
-    joined = joined.sort_values(id_column, kind="stable").reset_index(drop=True)
+    joined = joined.reset_index(drop=True)
     return joined.drop(columns=[id_column]), groups

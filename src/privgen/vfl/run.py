@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from privgen import checks
 from privgen.errors import UserError
-from privgen.runs import METRICS, RunDir, describe_run, read_json
+from privgen.runs import RunDir, verify_checksum
 from privgen.seeding import resolve_device, seed_everything
 from privgen.vfl.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from privgen.vfl.config import GanConfig
@@ -39,14 +40,22 @@ def expected_bytes(model_name: str, dims: list[int], sizes: NetSizes, cfg: GanCo
     return {"critic_step": critic * bytes_per_float, "generator_step": gen * bytes_per_float, "iteration": per_iter}
 
 
-def _refuse_finished(out: Path, iterations: int) -> None:
-    """A finished run with as many iterations has nothing left to do; say so before touching it."""
-    if describe_run(out) != KIND or not (out / METRICS).is_file():
-        return
-    done = read_json(out / METRICS).get("iterations", 0)
-    if done >= iterations:
-        raise UserError(f"--out {out} already holds a finished run of {done} iterations; ask for more "
-                        "--iterations/--epochs to continue it, or pass --overwrite")
+def check_gan_config(cfg: GanConfig) -> None:
+    """Every hyper-parameter a user can set: NaN/inf and the wrong sign are refused, not trained on."""
+    checks.positive_int("--batch-size", cfg.batch_size, minimum=2)
+    checks.finite_positive("--lr", cfg.lr)
+    checks.finite_nonnegative("--lambda-gp", cfg.lambda_gp)
+    checks.finite_nonnegative("lambda_local", cfg.lambda_local)
+    checks.positive_int("n_critic", cfg.n_critic)
+
+
+def check_finite_weights(model, iteration: int) -> None:
+    """Stop a run whose weights went NaN/inf (e.g. the centralized model, which sends no messages to check)."""
+    for name, module in model.modules().items():
+        for pname, p in module.named_parameters():
+            if not bool(torch.isfinite(p).all()):
+                raise UserError(f"training diverged by iteration {iteration}: {name}.{pname} holds NaN/inf; the "
+                                "last good checkpoint is kept (lower --lr, or check the data)")
 
 
 def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: int = 0, epochs: int | None = 10,
@@ -57,8 +66,12 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
     every so many iterations (`curve` in metrics.json), without changing the run."""
     if model_name not in MODELS:
         raise UserError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
-    if (epochs is None or epochs <= 0) and (iterations is None or iterations <= 0):
-        raise UserError("--epochs (or --iterations) must be a positive integer")
+    checks.optional_positive_int("--iterations", iterations)
+    if iterations is None:
+        if epochs is None:
+            raise UserError("give --epochs or --iterations (a positive integer)")
+        checks.positive_int("--epochs", epochs)
+    check_gan_config(cfg)
     dev = resolve_device(device)
     data = load_vertical(spec)  # every input check happens here, before anything is written
     if data.n < cfg.batch_size:
@@ -67,9 +80,10 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
     config = {"model": model_name, "data_spec": spec, "seed": seed, "epochs": epochs, "iterations": n_iter,
               "sizes": sizes.to_json(), "gan": cfg.to_json(), "device": str(dev), "quiet": quiet,
               "party_columns": [len(c) for c in data.layout.party_columns()]}
-    if not overwrite:
-        _refuse_finished(Path(out), n_iter)
-    run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
+    if not overwrite and (Path(out) / CHECKPOINT).is_file():
+        verify_checksum(Path(out) / CHECKPOINT)  # a corrupted checkpoint is refused before config.json is touched
+    # a finished run is refused (naming any option that differs) before anything is written
+    run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True, budget=("iterations", "--iterations/--epochs"))
     seed_everything(seed)
     parts = [torch.from_numpy(np.asarray(p, dtype=np.float32)).to(dev) for p in data.train]
     model = build_model(model_name, data.layout.dims(), data.layout, sizes, cfg, parts=parts, device=dev)
@@ -79,13 +93,20 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
         if not ckpt.exists():
             return 0
         done = load_checkpoint(ckpt, model, sched)
+        if done >= n_iter:
+            raise UserError(f"--out {run.path} holds a checkpoint of {done} iterations already (the run stopped "
+                            "before saving its model): ask for more --iterations/--epochs to continue it, or pass "
+                            "--overwrite")
         run.log(event="resumed", iteration=done)
         return done
 
+    def checkpoint(done: int, sched) -> None:
+        check_finite_weights(model, done)  # a poisoned model is never saved: the last good checkpoint stays
+        save_checkpoint(ckpt, model, sched, done)
+
     probe = fd_probe(spec, data, min(probe_rows, data.n), seed, quiet) if probe_every else None
     stats = train(model, data.n, n_iter, seed, quiet=quiet, on_log=lambda e: run.log(**e), resume=resume,
-                  on_checkpoint=lambda done, sched: save_checkpoint(ckpt, model, sched, done),
-                  probe=probe, probe_every=probe_every)
+                  on_checkpoint=checkpoint, probe=probe, probe_every=probe_every)
     save_model(run, model, data.layout)
     records = model.transport.records
     metrics = {**stats, "n_train": data.n, "parties": len(data.train), "party_dims": data.layout.dims(),

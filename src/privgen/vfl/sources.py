@@ -14,6 +14,7 @@ import pandas as pd
 from privgen.data import REGISTRY, load_images, train_test_split
 from privgen.data.tables import load_table, read_table_file
 from privgen.data.tabular import TableEncoder
+from privgen import checks
 from privgen.errors import UserError
 from privgen.vfl.partition import (ImageLayout, TableLayout, VerticalData, check_missing, column_groups,
                                    image_bands, join_party_frames)
@@ -31,6 +32,8 @@ def data_spec(data: str | None = None, parties: int = 2, party_files: list[str] 
         raise UserError("--party-file needs --id-column naming the column that links the parties' rows")
     if not 0.0 < test_fraction < 1.0:
         raise UserError(f"test fraction must be in (0, 1), got {test_fraction}")
+    checks.optional_positive_int("--max-rows", max_rows)
+    checks.image_size(image_size)
     return {"data": data, "parties": parties, "party_files": [str(Path(p).resolve()) for p in party_files or []],
             "id_column": id_column, "columns": columns, "impute": impute, "split_seed": split_seed,
             "test_fraction": test_fraction, "max_rows": max_rows, "image_size": image_size}
@@ -90,7 +93,12 @@ def _table(spec: dict[str, Any]) -> VerticalData:
     train, test = train.reset_index(drop=True), test.reset_index(drop=True)
     layout = TableLayout([TableEncoder.fit(train[g]) for g in groups], target)
     _check_test_categories(layout, train, test)
-    return VerticalData(layout, layout.split(train), train, test,
+    parts = layout.split(train)
+    for k, (part, enc) in enumerate(zip(parts, layout.encoders)):
+        if not np.isfinite(part).all():
+            col = next(c.name for c, sp in zip(enc.columns, enc.spans()) if not np.isfinite(part[:, sp.start:sp.end]).all())
+            raise UserError(f"column {col!r} (party {k + 1}) has values too large to standardise; rescale it first")
+    return VerticalData(layout, parts, train, test,
                         info={"source": spec.get("data") or "party files", "n_train": len(train), "n_test": len(test)})
 
 

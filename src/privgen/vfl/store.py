@@ -10,8 +10,9 @@ from pathlib import Path
 
 import torch
 
+from privgen.checks import resolve_device
 from privgen.errors import UserError
-from privgen.runs import RunDir, atomic_write_json, load_state_into, read_json
+from privgen.runs import RunDir, atomic_write_json, load_state_into, read_json, record_checksum, verify_checksum
 from privgen.vfl.config import GanConfig
 from privgen.vfl.models import MODELS, VflModel
 from privgen.vfl.nets import NetSizes
@@ -24,6 +25,7 @@ LAYOUT = "layout.json"
 
 def save_model(run: RunDir, model: VflModel, layout: ImageLayout | TableLayout) -> None:
     atomic_write_json(run.file(LAYOUT), layout.to_json())
+    record_checksum(run.file(LAYOUT))  # the encoders decide how rows decode: an edit must not go unnoticed
     from privgen.runs import save_tensors
 
     for name, module in model.modules().items():
@@ -41,9 +43,22 @@ def build_model(name: str, dims: list[int], layout: ImageLayout | TableLayout, s
 def load_model(path: Path | str, device: torch.device | str = "cpu") -> tuple[VflModel, ImageLayout | TableLayout, RunDir]:
     run = RunDir.open(path, KIND)
     cfg = run.config
-    layout = layout_from_json(read_json(run.file(LAYOUT)))
-    model = build_model(cfg["model"], layout.dims(), layout, NetSizes.from_json(cfg["sizes"]),
-                        GanConfig(**cfg["gan"]), device=device)
+    device = resolve_device(device)
+    verify_checksum(run.file(LAYOUT))
+    try:
+        layout = layout_from_json(read_json(run.file(LAYOUT)))
+        dims = layout.dims()
+        if not dims or not all(isinstance(d, int) and d > 0 for d in dims):
+            raise ValueError(f"party widths {dims} are not positive")
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise UserError(f"{run.file(LAYOUT)} does not describe the parties' data ({type(e).__name__}: {e}); "
+                        "the model directory is corrupted or was edited (train it again)") from None
+    try:
+        sizes, gan, name = NetSizes.from_json(cfg["sizes"]), GanConfig(**cfg["gan"]), cfg["model"]
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise UserError(f"{run.file('config.json')} lacks the model's sizes or settings ({type(e).__name__}: {e}); "
+                        "the model directory is corrupted or was edited (train it again)") from None
+    model = build_model(name, dims, layout, sizes, gan, device=device)
     for name, module in model.modules().items():
         load_state_into(module, run.file(WEIGHTS.format(name)))
     return model, layout, run

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-KINDS = ("control", "features", "feature_grad")
+from privgen.vfl.messages import KINDS, MessageValidator
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,13 @@ class InProcessTransport:
         self.step = 0
         self.bytes_by_kind: Counter[str] = Counter()
         self.messages = 0
+        self.validator = MessageValidator()
 
     def next_step(self) -> None:
         self.step += 1
 
     def send(self, sender: str, receiver: str, kind: str, tag: str, tensor: torch.Tensor) -> torch.Tensor:
-        if kind not in KINDS:
-            raise ValueError(f"message kind {kind!r} is not allowed; only {KINDS}")
+        self.validator.check(sender, receiver, kind, tag, tensor)  # on receipt: nothing bad is delivered
         delivered = tensor.detach().clone()
         nbytes = delivered.numel() * delivered.element_size()
         self.bytes_by_kind[kind] += nbytes
