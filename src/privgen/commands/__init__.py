@@ -7,6 +7,7 @@ from typing import Callable
 import typer
 
 from privgen.commands.attack import app as attack_app
+from privgen.commands.audit import app as audit_app
 from privgen.commands.bench import app as bench_app
 from privgen.commands.bench_vfl import vfl as bench_vfl
 from privgen.commands.classifier import app as classifier_app
@@ -27,6 +28,7 @@ COMMAND_GROUPS: dict[str, typer.Typer] = {
     "eval": eval_app,
     "vfl": vfl_app,
     "bench": bench_app,
+    "audit": audit_app,
 }
 TOP_LEVEL: list[Callable] = [demo]
 # Single commands that join a group owned by another area ("eval", "bench"): the CLI attaches each
