@@ -197,3 +197,24 @@ def test_finished_run_is_not_trained_again(trained, capsys) -> None:
     assert code == 2
     assert "already holds a finished run of 2 iterations" in err and err.count("\n") == 1
     assert (model / "config.json").read_text() == before
+
+
+def test_train_logs_health_and_probes_fd_without_changing_the_run(tmp_path, capsys) -> None:
+    """--probe-every adds an FD curve and health.png; the weights equal those of a run without probes."""
+    import json
+
+    from safetensors.torch import load_file
+
+    a, b = write_parties(tmp_path / "data")
+    base = ["vfl", "train", "--party-file", str(a), "--party-file", str(b), "--id-column", "id", "--size", "tiny",
+            "--iterations", "6", "--batch-size", "16", "--device", "cpu", "--quiet", "--seed", "3"]
+    assert cli([*base, "--out", str(tmp_path / "plain")], capsys)[0] == 0
+    assert cli([*base, "--probe-every", "3", "--out", str(tmp_path / "probed")], capsys)[0] == 0
+    m = json.loads((tmp_path / "probed" / "metrics.json").read_text())
+    assert [p["iteration"] for p in m["curve"]] == [3, 6] and all(p["fd"] >= 0 for p in m["curve"])
+    assert (tmp_path / "probed" / "health.png").is_file() and "training" in (tmp_path / "probed" / "report.md").read_text()
+    files = sorted(p.name for p in (tmp_path / "plain").glob("party*.safetensors")) + ["server.critic.safetensors"]
+    for name in files:
+        w = [load_file(str(tmp_path / r / name)) for r in ("plain", "probed")]
+        assert w[0].keys() == w[1].keys()
+        assert all(np.array_equal(w[0][k].numpy(), w[1][k].numpy()) for k in w[0]), name

@@ -122,6 +122,8 @@ def feature_matrices(folder: Path, jobs: list[ShadowJob], features: tuple[str, .
 
 def verdict(epsilon_lb: float, claimed: float | None) -> str:
     if claimed is None:
+        if epsilon_lb == 0:
+            return "no DP claim; the audit could not prove any leakage about this target (ε lower bound 0)"
         return f"no DP claim; the audit proves ε ≥ {epsilon_lb:.3g} for this target"
     if epsilon_lb > claimed:
         return f"VIOLATES the claim: measured ε ≥ {epsilon_lb:.3g} > claimed ε = {claimed:.3g}"

@@ -9,6 +9,7 @@ import typer
 from privgen.commands.attack import app as attack_app
 from privgen.commands.audit import app as audit_app
 from privgen.commands.bench import app as bench_app
+from privgen.commands.bench_audit import audit as bench_audit
 from privgen.commands.bench_vfl import vfl as bench_vfl
 from privgen.commands.classifier import app as classifier_app
 from privgen.commands.data import app as data_app
@@ -33,4 +34,4 @@ COMMAND_GROUPS: dict[str, typer.Typer] = {
 TOP_LEVEL: list[Callable] = [demo]
 # Single commands that join a group owned by another area ("eval", "bench"): the CLI attaches each
 # function to the group of that name, creating the group when no area has registered it yet.
-EXTRA_COMMANDS: dict[str, list[Callable]] = {"eval": [synthetic], "bench": [bench_vfl]}
+EXTRA_COMMANDS: dict[str, list[Callable]] = {"eval": [synthetic], "bench": [bench_vfl, bench_audit]}

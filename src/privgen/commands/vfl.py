@@ -31,6 +31,8 @@ def train(
     impute: bool = typer.Option(False, "--impute", help="Fill missing values (median / most frequent) instead of refusing."),
     max_rows: int = typer.Option(None, "--max-rows", help="Use at most this many training rows."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default; 1 is fastest on a busy CPU)."),
+    probe_every: int = typer.Option(0, "--probe-every", help="Log the FD of 2,000 fresh samples every N iterations "
+                                    "(0: never); plotted in health.png. It does not change the run."),
     seed: int = Seed, split_seed: int = SplitSeed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet,
 ) -> None:
     """Train one model; the run directory holds config, layout (encoders as JSON) and safetensors weights."""
@@ -50,6 +52,8 @@ def train(
     if iterations is None:
         checks.positive_int("--epochs", epochs)
     checks.optional_positive_int("--max-rows", max_rows)
+    if probe_every < 0:
+        raise UserError(f"--probe-every must be 0 (never) or positive, got {probe_every}")
     if threads < 0:
         raise UserError(f"--threads must be 0 or positive, got {threads}")
     if threads:
@@ -60,7 +64,8 @@ def train(
     spec = data_spec(data, parties, [str(p) for p in party_file or []], id_column, groups, impute, split_seed,
                      max_rows=max_rows)
     run = train_vfl_run(spec, model, out, seed, epochs, iterations, SIZE_PRESETS[size],
-                        GanConfig(batch_size=batch_size, lr=lr, lambda_gp=lambda_gp), device, overwrite, quiet)
+                        GanConfig(batch_size=batch_size, lr=lr, lambda_gp=lambda_gp), device, overwrite, quiet,
+                        probe_every=probe_every)
     m = run.metrics
     ms = "-" if m.get("iteration_time_s") is None else f"{m['iteration_time_s'] * 1000:.1f}"
     print(f"{model}: {m['iterations']} iterations on {m['n_train']} rows, {m['parties']} parties, "

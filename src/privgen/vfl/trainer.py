@@ -95,7 +95,7 @@ def train(model: VflModel, n_rows: int, iterations: int, seed: int, quiet: bool 
         t0 = time.perf_counter()
         stats = run_iteration(model, sched)
         times.append(time.perf_counter() - t0)
-        if on_log and (it + 1) % log_every == 0:
+        if on_log and ((it + 1) % log_every == 0 or it + 1 == iterations):
             on_log({"iteration": it + 1, "seconds": round(time.perf_counter() - start, 2), **stats, **model.health()})
         if probe and probe_every and ((it + 1) % probe_every == 0 or it + 1 == iterations):
             p0 = time.perf_counter()
