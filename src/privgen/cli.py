@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import sys
+import warnings
 
 import typer
 
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     from privgen.runs import restore_overwrites, settle_overwrites  # torch is imported only when needed
 
+    warnings.showwarning = _one_line_warning
     try:
         app(args=argv, prog_name="privgen")
     except UserError as e:
@@ -74,6 +76,17 @@ def main(argv: list[str] | None = None) -> None:
         restore_overwrites()
         raise
     settle_overwrites()
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """privgen's own warnings read like its errors: one line, no source location."""
+    if category.__module__.startswith("privgen"):
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+    else:
+        _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
 
 
 if __name__ == "__main__":

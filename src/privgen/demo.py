@@ -60,12 +60,14 @@ def unlearning_stage(out: Path, quiet: bool) -> str:
     from privgen.bench.unlearning_report import results_table
     from privgen.bench.unlearning_tasks import BenchSettings, pretrained_dir
     from privgen.diffusion import load_model, sample
+    from privgen.diffusion.model import apply_threads
 
     settings = BenchSettings(**DEMO_BENCH)
     bench_dir = out / "unlearning"
     run_benchmark(settings, DEMO_METHODS, bench_dir, workers=2, overwrite=True, quiet=quiet)
     payload = json.loads((bench_dir / "results.json").read_text())
     model = load_model(pretrained_dir(settings))
+    apply_threads(model.recipe, model.device)
     images = sample(model, list(range(model.num_classes)), 8, 3.0, model.recipe.sample_steps, seed=0)
     save_image_grid([v.numpy() for v in images.values()], out / "diffusion_samples.png", list(model.class_names),
                     title=f"{settings.recipe} before unlearning: guidance 3, {model.recipe.sample_steps} DDIM steps")

@@ -60,20 +60,18 @@ def validate(s: BenchSettings, workers: int) -> None:
                         f"(kshot names the forgotten class; use privgen attack relearn for it), got {s.aux!r}")
     checks.resolve_device(s.device)
     checks.positive_int("--attack-steps", s.attack_steps)
-    checks.positive_int("--attack-batch", s.attack_batch)
+    checks.positive_int("--attack-batch-size", s.attack_batch)
     checks.finite_positive("--attack-lr", s.attack_lr)
     if s.unlearn_lr is not None:
         checks.finite_positive("--unlearn-lr", s.unlearn_lr)
     checks.optional_positive_int("--unlearn-steps", s.unlearn_steps)
     if s.curve_points <= 0 or s.curve_points > s.attack_steps:
         raise UserError(f"--curve-points must be between 1 and --attack-steps, got {s.curve_points}")
-    if s.n_per_class < 10 or s.curve_n < 1:
-        raise UserError(f"--n-per-class must be at least 10 (Fréchet distance), got {s.n_per_class}")
-    checks.ddim_steps("--eval-steps", s.eval_steps)
-    if s.guidance not in (1.0, 3.0):
-        raise UserError(f"--guidance (the scale of the headline numbers and curves) must be 1 or 3, got {s.guidance}")
-    if workers <= 0:
-        raise UserError(f"--workers must be positive, got {workers}")
+    checks.positive_int("--n-per-class", s.n_per_class, minimum=10)  # a Fréchet distance needs 10 samples
+    checks.positive_int("--curve-n-per-class", s.curve_n)
+    checks.ddim_steps("--num-inference-steps", s.eval_steps)
+    checks.finite_positive("--guidance-scale", s.guidance)
+    checks.positive_int("--workers", workers)
 
 
 def resolve_forget(s: BenchSettings) -> BenchSettings:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from privgen.bench.unlearning_tasks import BenchSettings, MethodSpec, grid_classes, slug
+from privgen.bench.unlearning_tasks import BenchSettings, MethodSpec, grid_classes, guidance_key, guidance_scales, slug
 from privgen.report import markdown_table, save_image_grid, write_markdown
 from privgen.runs import read_json
 from privgen.unlearn.run import DEFAULT_LR
@@ -30,7 +30,7 @@ def _model_entry(s: BenchSettings, label: str, method: str, options: dict, unlea
         "unlearn_steps": unlearn.get("steps") if unlearn else None,
         "attack_seconds": attack["attack"]["attack_seconds"],
         "aux_loss_before": attack["attack"]["aux_loss_before"], "aux_loss_after": attack["attack"]["aux_loss_after"],
-        "by_guidance": {k: {"before": before[k], "after": after[k]} for k in ("g1", "g3")},
+        "by_guidance": {k: {"before": before[k], "after": after[k]} for k in map(guidance_key, guidance_scales(s))},
         "model_dir": unlearn.get("dir") if unlearn else None, "attacked_dir": attack["attacked_dir"],
     }
 
@@ -46,7 +46,7 @@ def build_results(s: BenchSettings, specs: list[MethodSpec], results: dict[str, 
                                           pretrain_seconds)
     oracle = models[ORACLE]
     for m in models.values():
-        for key in ("g1", "g3"):
+        for key in map(guidance_key, guidance_scales(s)):
             ref = oracle["by_guidance"][key]["after"]["forget_acc"]
             m["by_guidance"][key]["recovery_vs_oracle"] = m["by_guidance"][key]["after"]["forget_acc"] - ref
         m["recovery_vs_oracle"] = m["by_guidance"][f"g{s.guidance:g}"]["recovery_vs_oracle"]
@@ -71,21 +71,25 @@ def _pct(v: float | None) -> str:
 def results_table(payload: dict[str, Any]) -> str:
     s = payload["config"]
     g = f"g{s['guidance']:g}"
+    keys = list(next(iter(payload["methods"].values()))["by_guidance"])
     rows = []
     for label, m in payload["methods"].items():
-        b1, b3 = (m["by_guidance"][k] for k in ("g1", "g3"))
-        ci = m["by_guidance"][g]["after"]["forget_acc_ci"]
+        accs = []
+        for k in keys:
+            b = m["by_guidance"][k]
+            ci = b["after"]["forget_acc_ci"]
+            band = f" [{_pct(ci[0])}, {_pct(ci[1])}]" if k == g else ""
+            accs.append(f"{_pct(b['before']['forget_acc'])} → {_pct(b['after']['forget_acc'])}{band}")
         rows.append([
             label,
             "-" if m["unlearn_seconds"] is None else f"{m['unlearn_seconds']:.3g} ({100 * m['unlearn_fraction_of_pretrain']:.1f}%)",
-            f"{_pct(b1['before']['forget_acc'])} → {_pct(b1['after']['forget_acc'])}",
-            f"{_pct(b3['before']['forget_acc'])} → {_pct(b3['after']['forget_acc'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
+            *accs,
             f"{100 * m['recovery_vs_oracle']:+.0f} pts",
             f"{m['fd_retained']:.2f} → {m['fd_retained_after_attack']:.2f}",
             f"{m['attack_seconds']:.0f}",
         ])
-    return markdown_table(["model", "unlearn s (of pretrain)", "forget acc g1: before → after",
-                           "forget acc g3: before → after [95% CI after]", f"recovery vs oracle ({g})",
+    heads = [f"forget acc {k}: before → after" + (" [95% CI after]" if k == g else "") for k in keys]
+    return markdown_table(["model", "unlearn s (of pretrain)", *heads, f"recovery vs oracle ({g})",
                            f"FD retained ({g}): before → after", "attack s"], rows)
 
 

@@ -19,6 +19,7 @@ from privgen.cache import cache_path
 from privgen.checks import resolve_device
 from privgen.diffusion.model import get_recipe
 from privgen.runs import RunDir, atomic_write_json, read_json
+from privgen.unlearn.report import grid_classes  # noqa: F401  (the rows of every before/after grid)
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,9 @@ class MethodSpec:
     options: tuple[tuple[str, str], ...] = ()
 
     def options_dict(self) -> dict[str, Any]:
-        from dataclasses import fields
+        from privgen.unlearn.registry import coerce_options
 
-        from privgen.unlearn import get_method
-
-        types = {f.name: f.type for f in fields(get_method(self.method).Options)}
-        conv = {"float": float, "int": int}
-        return {k: conv.get(str(types.get(k)), str)(v) for k, v in self.options}
+        return coerce_options(self.method, self.options, flag=f"--methods {self.label}:")
 
 
 @dataclass(frozen=True)
@@ -62,6 +59,18 @@ class BenchSettings:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+DEFAULT_SCALES = (1.0, 3.0)
+
+
+def guidance_scales(s: BenchSettings) -> tuple[float, ...]:
+    """Every model is evaluated at guidance 1 and 3, and at the headline scale when it is another one."""
+    return tuple(sorted({*DEFAULT_SCALES, float(s.guidance)}))
+
+
+def guidance_key(scale: float) -> str:
+    return f"g{scale:g}"
 
 
 def digest(obj: Any) -> str:
@@ -97,11 +106,6 @@ def unlearned_dir(s: BenchSettings, spec: MethodSpec) -> Path:
 
 
 GRID_COLUMNS = 8
-
-
-def grid_classes(forget: int, num_classes: int) -> list[int]:
-    """The forgotten class and the two classes after it: the rows of every before/after grid."""
-    return [forget] + [(forget + i) % num_classes for i in (1, 2)]
 
 
 def _finished(path: Path) -> bool:
@@ -150,16 +154,18 @@ def _model_key(model_dir: Path) -> str:
 
 def cached_evaluation(model, model_dir: Path, s: BenchSettings, clf, real, clf_key: str
                       ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """evaluate_forgetting at guidance 1 and 3, cached as metrics.json + images.npz under the cache's evals/."""
+    """evaluate_forgetting at guidance 1, 3 (and the headline scale), cached as metrics.json + images.npz under the cache's evals/."""
     from privgen.unlearn.evaluate import evaluate_forgetting
 
+    scales = guidance_scales(s)
     key = digest({"model": _model_key(model_dir), "forget": s.forget, "n": s.n_per_class, "steps": s.eval_steps,
-                  "seed": s.seed, "classifier": clf_key, "v": 1})
+                  "seed": s.seed, "classifier": clf_key, "v": 1,
+                  **({"scales": scales} if scales != DEFAULT_SCALES else {})})  # old entries stay valid
     path = cache_path("evals", key)
     if (path / "metrics.json").exists():
         with np.load(path / "images.npz", allow_pickle=False) as z:
             return read_json(path / "metrics.json"), {k: z[k] for k in z.files}
-    metrics, images = evaluate_forgetting(model, clf, real, s.n_per_class, (1.0, 3.0), s.eval_steps, s.seed)
+    metrics, images = evaluate_forgetting(model, clf, real, s.n_per_class, scales, s.eval_steps, s.seed)
     path.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path / "images.npz", **images)
     atomic_write_json(path / "metrics.json", metrics)  # written last: marks the entry complete
@@ -177,6 +183,7 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     from privgen.attacks import AuxRequest, build_aux, relearn
     from privgen.attacks.aux import aux_version_key
     from privgen.attacks.relearn import aux_loss
+    from privgen.diffusion.model import apply_threads
     from privgen.diffusion.store import load_model, model_split, save_unet
     from privgen.eval import load_classifier
     from privgen.unlearn.evaluate import RealFeatures, forget_accuracy
@@ -185,6 +192,7 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     clf, _ = load_classifier(classifier_dir, dev)
     clf_key = digest(read_json(Path(classifier_dir) / "config.json"))
     model = load_model(model_dir, dev)
+    apply_threads(model.recipe, dev)  # as the command that starts this task would (load_model leaves threads alone)
     real = RealFeatures.of(clf, model_split(model).test, s.forget)
     before, img_before = cached_evaluation(model, Path(model_dir), s, clf, real, clf_key)
 
