@@ -7,6 +7,7 @@ Stages reuse cached models, so a second demo is fast.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -121,7 +122,11 @@ STAGES: list[Stage] = [foundation_stage, unlearning_stage, vfl_stage]
 def run_demo(out: Path, quiet: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     sections, timings = [], []
-    for stage in STAGES:
+    for i, stage in enumerate(STAGES, 1):
+        if not quiet:  # at once, so a log file shows the demo started and what it is doing
+            summary = (stage.__doc__ or stage.__name__).strip().splitlines()[0]
+            print(f"privgen demo [{i}/{len(STAGES)}] {stage.__name__.removesuffix('_stage')}: {summary}",
+                  file=sys.stderr, flush=True)
         start = time.perf_counter()
         sections.append(stage(out, quiet))
         timings.append([stage.__name__, round(time.perf_counter() - start, 1)])

@@ -15,6 +15,7 @@ from privgen.bench.pool import Task, run_graph
 from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, reserve_pretrain, task_attack, task_pretrain,
                                             task_unlearn)
 from privgen.errors import UserError
+from privgen.serial import to_dict
 from privgen.runs import RunDir, atomic_write_json
 
 KIND = "bench-unlearning"
@@ -107,7 +108,7 @@ def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, o
     s = resolve_forget(s)
     validate(s, workers)
     specs = parse_methods(methods)
-    config = {"settings": s.as_dict(), "methods": [sp.label for sp in specs], "workers": workers}
+    config = {"settings": to_dict(s), "methods": [sp.label for sp in specs], "workers": workers}
     run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
     start = time.perf_counter()
     _, clf_cfg, clf_dir = cached_classifier(s.data, _image_size(s), 0, device=s.device, quiet=quiet)

@@ -10,6 +10,7 @@ import numpy as np
 from privgen.bench.unlearning_tasks import BenchSettings, MethodSpec, grid_classes, guidance_key, guidance_scales, slug
 from privgen.report import markdown_table, save_image_grid, write_markdown
 from privgen.runs import read_json
+from privgen.serial import to_dict
 from privgen.unlearn.run import DEFAULT_LR
 
 ORIGINAL, ORACLE = "original", "retrain"
@@ -53,7 +54,7 @@ def build_results(s: BenchSettings, specs: list[MethodSpec], results: dict[str, 
     clf_metrics = read_json(Path(classifier_dir) / "metrics.json")
     first = models[ORIGINAL]["by_guidance"]["g1"]["before"]
     return {
-        "config": s.as_dict(), "num_classes": results[f"attack {ORIGINAL}"]["num_classes"], "methods": models,
+        "config": to_dict(s), "num_classes": results[f"attack {ORIGINAL}"]["num_classes"], "methods": models,
         "sample_counts": {"n_per_class": s.n_per_class, "n_forget": first["n_forget"],
                           "n_retained": first["n_retained"], "n_real_retained": first["n_real_retained"],
                           "curve_n": s.curve_n, "eval_steps": s.eval_steps},

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from privgen.cache import cache_path
 from privgen.checks import resolve_device
 from privgen.diffusion.model import get_recipe
 from privgen.runs import RunDir, atomic_write_json, read_json
+from privgen.serial import to_dict
 from privgen.unlearn.report import grid_classes  # noqa: F401  (the rows of every before/after grid)
 
 
@@ -57,9 +58,6 @@ class BenchSettings:
     guidance: float
     device: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 DEFAULT_SCALES = (1.0, 3.0)
 
@@ -95,7 +93,7 @@ def resolved_unlearning(s: BenchSettings, spec: MethodSpec) -> dict[str, Any]:
 
     impl = build_method(spec.method, spec.options_dict())
     steps, lr = run_budget(impl, get_recipe(s.recipe), s.unlearn_steps if impl.finetunes else None, s.unlearn_lr)
-    return {"method": spec.method, "options": asdict(impl.opt), "steps": steps, "lr": lr}
+    return {"method": spec.method, "options": to_dict(impl.opt), "steps": steps, "lr": lr}
 
 
 def unlearned_dir(s: BenchSettings, spec: MethodSpec) -> Path:
@@ -186,7 +184,8 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     from privgen.diffusion.model import apply_threads
     from privgen.diffusion.store import load_model, model_split, save_unet
     from privgen.eval import load_classifier
-    from privgen.unlearn.evaluate import RealFeatures, forget_accuracy
+    from privgen.attacks.probe import ForgetProbe
+    from privgen.unlearn.evaluate import RealFeatures
 
     dev = resolve_device(s.device)
     clf, _ = load_classifier(classifier_dir, dev)
@@ -206,22 +205,19 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
         aux = build_aux(s.aux, AuxRequest(model, seed=s.seed, deleted_class=s.forget, classifier=clf))
         run = RunDir.create(att_dir, "diffusion", {**model.config, "attack": {**attack_key, "label": label,
                                                                                "n_aux": len(aux)}}, overwrite=True)
-        curve = [[0, forget_accuracy(model.unet, model, clf, s.forget, s.curve_n, s.guidance, s.eval_steps, s.seed)]]
+        # The same probe as `privgen attack relearn --probe-every` (timed apart so attack_seconds is the attack).
+        probe = ForgetProbe(model, clf, s.forget, s.curve_n, s.guidance, s.eval_steps, s.seed)
+        probe(0, model.unet)
+        initial_probe = probe.seconds  # before the attack starts: never part of its time
         loss0 = aux_loss(model.unet, aux, model.null_class)
-
-        probe_seconds = [0.0]  # the curve's probes run inside the attack; timed apart so attack_seconds is the attack
-
-        def probe(step: int, unet) -> None:
-            t0 = time.perf_counter()
-            curve.append([step, forget_accuracy(unet, model, clf, s.forget, s.curve_n, s.guidance, s.eval_steps,
-                                                s.seed)])
-            probe_seconds[0] += time.perf_counter() - t0
         start = time.perf_counter()
-        state = relearn(model, aux, s.attack_steps, s.attack_lr, s.attack_batch, s.seed, every, probe, quiet)
-        seconds = time.perf_counter() - start - probe_seconds[0]
+        state = relearn(model, aux, steps=s.attack_steps, lr=s.attack_lr, batch_size=s.attack_batch, seed=s.seed,
+                        checkpoint_every=every, on_checkpoint=probe, quiet=quiet)
+        probe_seconds = probe.seconds - initial_probe
+        seconds = time.perf_counter() - start - probe_seconds
         save_unet(state.unet, run)
-        run.write_metrics({"attack_seconds": round(seconds, 2), "probe_seconds": round(probe_seconds[0], 2),
-                           "relearn_curve": curve, "aux_loss_before": loss0,
+        run.write_metrics({"attack_seconds": round(seconds, 2), "probe_seconds": round(probe_seconds, 2),
+                           "relearn_curve": probe.curve(), "aux_loss_before": loss0,
                            "aux_loss_after": aux_loss(state.unet, aux, model.null_class),
                            "n_aux": len(aux), "aux_description": aux.description})
     att = RunDir.open(att_dir, "diffusion").metrics
