@@ -1,7 +1,8 @@
 """`privgen bench unlearning`: every method, the DiMRA attack on each, with the retrain oracle as control.
 
 Graph: pretrain ∥ retrain oracle → the fine-tuning methods → for every model (original, oracle, methods):
-evaluate, attack with the same budget, evaluate again. Results: results.json, report.md, PNGs.
+evaluate, attack with the same budget, evaluate again. Results: results.json, results.csv (tidy: model ×
+guidance × before/after), report.md, PNGs.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def plan(s: BenchSettings, specs: list[MethodSpec], classifier_dir: str, out: st
 
 def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, overwrite: bool = False,
                   quiet: bool = False) -> RunDir:
-    from privgen.bench.unlearning_report import build_results, write_report
+    from privgen.bench.unlearning_report import build_results, write_report, write_results_csv
     from privgen.eval import cached_classifier
 
     s = resolve_forget(s)
@@ -116,6 +117,7 @@ def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, o
     results = run_graph(plan(s, specs, str(clf_dir), str(out)), workers, desc="bench unlearning", quiet=quiet)
     payload = build_results(s, specs, results, str(clf_dir), time.perf_counter() - start)
     atomic_write_json(run.file("results.json"), payload)
+    write_results_csv(run.file("results.csv"), payload)
     write_report(run.path, s, payload)
     run.write_metrics({"wall_seconds": payload["wall_seconds"], "methods": len(specs) + 1})
     return run

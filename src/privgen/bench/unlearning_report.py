@@ -65,6 +65,40 @@ def build_results(s: BenchSettings, specs: list[MethodSpec], results: dict[str, 
     }
 
 
+CSV_COLUMNS = ["model", "method", "guidance_scale", "when", "forget_acc", "forget_acc_ci_low", "forget_acc_ci_high",
+               "retained_class_acc", "fd_retained", "n_forget", "n_retained", "recovery_vs_oracle"]
+
+
+def results_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model × guidance × before/after the attack: the tidy form of results.json's numbers."""
+    rows = []
+    for label, m in payload["methods"].items():
+        for key, by in m["by_guidance"].items():
+            for when in ("before", "after"):
+                e = by[when]
+                rows.append({"model": label, "method": m["method"], "guidance_scale": float(key[1:]), "when": when,
+                             "forget_acc": e["forget_acc"], "forget_acc_ci_low": e["forget_acc_ci"][0],
+                             "forget_acc_ci_high": e["forget_acc_ci"][1], "retained_class_acc": e["retained_class_acc"],
+                             "fd_retained": e["fd_retained"], "n_forget": e["n_forget"], "n_retained": e["n_retained"],
+                             "recovery_vs_oracle": by["recovery_vs_oracle"] if when == "after" else ""})
+    return rows
+
+
+def write_results_csv(path: Path, payload: dict[str, Any]) -> Path:
+    """results.csv for pandas, R or a spreadsheet; floats are written in full (repr), so they read back equal."""
+    import csv
+    import io
+
+    from privgen.runs import atomic_write_text
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(results_rows(payload))
+    atomic_write_text(path, buf.getvalue())
+    return path
+
+
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.0f}%"
 
@@ -95,11 +129,9 @@ def results_table(payload: dict[str, Any]) -> str:
 
 
 def plot_curves(payload: dict[str, Any], path: Path) -> None:
-    import io
-
     import matplotlib.pyplot as plt
 
-    from privgen.runs import atomic_write_bytes
+    from privgen.report import save_figure
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     for label, m in payload["methods"].items():
@@ -114,11 +146,8 @@ def plot_curves(payload: dict[str, Any], path: Path) -> None:
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
 
 
 def save_grids(out: Path, payload: dict[str, Any]) -> dict[str, str]:
