@@ -28,7 +28,7 @@ from privgen.runlog import LossLog, log_interval
 from privgen import checks
 from privgen.errors import UserError
 from privgen.runs import RunDir
-from privgen.seeding import resolve_device
+from privgen.checks import resolve_device
 
 RUN_KIND = KIND  # an attacked model is a diffusion model directory like any other
 CHECKPOINTS = "checkpoints"

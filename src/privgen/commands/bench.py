@@ -27,7 +27,7 @@ def diffusion(out: Path = typer.Option(..., "--out", help="Output directory for 
     from privgen.bench.diffusion import run_benchmark
     from privgen.diffusion.model import get_recipe
     from privgen.runs import atomic_write_json
-    from privgen.seeding import resolve_device
+    from privgen.checks import resolve_device
 
     get_recipe(recipe)
     dev = resolve_device(device)
@@ -62,16 +62,16 @@ def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (re
                attack_steps: int = typer.Option(1000, "--attack-steps", help="DiMRA fine-tuning steps (same for every model)."),
                attack_lr: float = typer.Option(1e-4, "--attack-lr", help="DiMRA learning rate."),
                attack_batch_size: Optional[int] = typer.Option(None, "--attack-batch-size",
-                                                               help="DiMRA batch size [default: 64]."),
+                                                               help="DiMRA batch size (default 64)."),
                curve_points: int = typer.Option(5, "--curve-points", help="Points on each relearning curve."),
                n_per_class: int = typer.Option(50, "--n-per-class", help="Generated images per class per evaluation."),
                curve_n_per_class: Optional[int] = typer.Option(None, "--curve-n-per-class",
-                                                               help="Samples of the forgotten class per curve point [default: 50]."),
+                                                               help="Samples of the forgotten class per curve point (default 50)."),
                num_inference_steps: Optional[int] = typer.Option(None, "--num-inference-steps",
-                                                                 help="DDIM steps for every evaluation [default: 25]."),
+                                                                 help="DDIM steps for every evaluation (default 25)."),
                guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale",
                                                               help="Guidance of the headline numbers and curves, any "
-                                                                   "positive scale [default: 3]; 1 and 3 are always evaluated too."),
+                                                                   "positive scale (default 3); 1 and 3 are always evaluated too."),
                workers: int = typer.Option(2, "--workers", help="Worker processes (1 torch thread each)."),
                seed: int = Seed, device: str = Device,
                overwrite: bool = typer.Option(False, "--overwrite", help="Replace results of different options at --out."),

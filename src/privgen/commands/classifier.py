@@ -21,8 +21,10 @@ def train(data: str = Data, image_size: int = ImageSize, seed: int = Seed, split
           epochs: int = typer.Option(ClassifierRecipe.epochs, "--epochs", help="Training epochs."),
           batch_size: int = typer.Option(ClassifierRecipe.batch_size, "--batch-size", help="Images per step."),
           device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
-    """Train the evaluation CNN on the real training split; metrics.json gets test_accuracy, and the run
-    directory log.jsonl (losses), loss.png and report.md."""
+    """Train the evaluation CNN on the real training split; metrics.json gets test_accuracy.
+
+    The run directory also gets log.jsonl (losses), loss.png and report.md.
+    """
     checks.positive_int("--epochs", epochs)
     checks.positive_int("--batch-size", batch_size)
     checks.resolve_device(device)

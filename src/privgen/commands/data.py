@@ -44,7 +44,7 @@ def describe(ds: object) -> dict[str, str | int]:
 @app.command("show")
 def show(name: str = typer.Argument(..., help="Embedded dataset name or path to image data."),
          out: Path = typer.Option(..., "--out", help="PNG file to write."),
-         n_per_class: int = typer.Option(None, "--n-per-class", help="Images per class (one row each) [default: 10]."),
+         n_per_class: int = typer.Option(None, "--n-per-class", help="Images per class, one row each (default 10)."),
          image_size: int = typer.Option(None, "--image-size", help="Resize to this square size first."),
          seed: int = Seed, per_class_old: int = Alias("--per-class", "--n-per-class")) -> None:
     """Write an image grid, one row per class."""

@@ -31,8 +31,10 @@ def train(data: str = Data,
           seed: int = Seed, split_seed: int = SplitSeed,
           out: Path = typer.Option(..., "--out", help="Run directory; an unfinished run there is resumed."),
           device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
-    """Pretrain on the training split; resumes from the last checkpoint in --out. Writes loss.png, a sample
-    grid per checkpoint (samples/) and report.md."""
+    """Pretrain on the training split; resumes from the last checkpoint in --out.
+
+    Writes log.jsonl (losses), loss.png, a sample grid per checkpoint (samples/) and report.md.
+    """
     from privgen.checks import optional_positive_int, resolve_device
     from privgen.diffusion.trainer import train as train_run
 
@@ -50,10 +52,10 @@ def train(data: str = Data,
 def sample(model: Path = typer.Option(..., "--model", help="A trained diffusion run directory."),
            classes: str = typer.Option("0,1,2,3,4,5,6,7,8,9", "--classes", help="Comma-separated class ids or names."),
            n_per_class: Optional[int] = typer.Option(None, "--n-per-class",
-                                                     help="Images per class (one row per class) [default: 16]."),
+                                                     help="Images per class, one row per class (default 16)."),
            guidance_scale: float = typer.Option(3.0, "--guidance-scale", help="CFG scale s >= 0 (1 = conditional only)."),
            num_inference_steps: Optional[int] = typer.Option(None, "--num-inference-steps",
-                                                             help="DDIM sampling steps [default: 50]."),
+                                                             help="DDIM sampling steps (default 50)."),
            seed: int = Seed,
            out: Path = typer.Option(..., "--out", help="Output: a .png grid, or an .npz with x (N, C, H, W in [-1, 1]) "
                                                        "and y (class ids) plus a .png grid beside it."),
@@ -65,7 +67,7 @@ def sample(model: Path = typer.Option(..., "--model", help="A trained diffusion 
     from privgen.diffusion.sampler import check_sampling_args, sample as sample_fn
     from privgen.diffusion.store import load_model
     from privgen.report import save_image_grid
-    from privgen.seeding import resolve_device
+    from privgen.checks import resolve_device
 
     n = renamed("--n-per-class", n_per_class, "--n", n_old, 16)
     steps = renamed("--num-inference-steps", num_inference_steps, "--steps", steps_old, 50)

@@ -92,8 +92,10 @@ def run(model: Optional[Path] = _opt("model", "--model", False), method: Optiona
         alt: Optional[str] = _opt("alt", "--alt", False), alt_class: Optional[str] = _opt("alt_class", "--alt-class", False),
         option: list[str] = _opt("option", "--option", False, []),
         seed: int = Seed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
-    """Unlearn one class (e.g. --model DIR --method dimum --forget 3 --out DIR2); the output is a model
-    directory like any other, with log.jsonl, loss.png, a before/after grid and report.md."""
+    """Unlearn one class: --model DIR --method dimum --forget 3 --out DIR2.
+
+    The output is a model directory like any other, with log.jsonl, loss.png, a before/after grid and report.md.
+    """
     _run(model, method, forget, out, steps, lr, batch_size, alt, alt_class, option, seed, device, overwrite, quiet)
 
 

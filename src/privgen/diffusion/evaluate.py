@@ -22,7 +22,7 @@ from privgen.eval import cached_classifier, extract_features, frechet_distance, 
 from privgen.eval.intervals import wilson
 from privgen.report import markdown_table, save_image_grid, write_markdown
 from privgen.runs import RunDir
-from privgen.seeding import resolve_device
+from privgen.checks import resolve_device
 
 KIND = "generation-eval"
 

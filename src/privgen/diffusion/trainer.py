@@ -28,7 +28,8 @@ from privgen.progress import progress
 from privgen.report import save_loss_plot, write_run_report
 from privgen.runlog import LossLog, log_interval
 from privgen.runs import RunDir, verify_checksum
-from privgen.seeding import resolve_device, seed_everything
+from privgen.checks import resolve_device
+from privgen.seeding import seed_everything
 
 SAMPLES = "samples"  # a sample grid per checkpoint: samples/step-000250.png
 

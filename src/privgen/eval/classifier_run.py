@@ -13,7 +13,7 @@ from privgen.eval.train_classifier import ClassifierRecipe, train_classifier
 from privgen.report import save_loss_plot, write_run_report
 from privgen.runlog import LossLog, log_interval
 from privgen.runs import RunDir, load_state_into, save_tensors
-from privgen.seeding import resolve_device
+from privgen.checks import resolve_device
 from privgen.serial import from_dict, to_dict
 
 KIND = "classifier"

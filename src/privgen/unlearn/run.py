@@ -24,7 +24,8 @@ from privgen import checks
 from privgen.errors import UserError
 from privgen.runlog import LossLog, log_interval
 from privgen.runs import METRICS, RunDir, read_json
-from privgen.seeding import resolve_device, seed_everything
+from privgen.checks import resolve_device
+from privgen.seeding import seed_everything
 from privgen.serial import to_dict
 from privgen.unlearn.base import Method, UnlearnContext
 from privgen.unlearn.loop import finetune
