@@ -226,3 +226,16 @@ def test_bench_guidance_accepts_any_positive_scale() -> None:
     assert guidance_scales(replace(s, guidance=3.0)) == (1.0, 3.0)
     with pytest.raises(UserError, match="--guidance-scale must be positive"):
         validate(replace(s, guidance=0.0), 1)
+
+
+def test_benchmark_workers_forward_their_progress(monkeypatch, capsys) -> None:
+    """A task's own loop in a worker process shows up in the parent's heartbeat lines, not only its end."""
+    from progress_task import slow
+
+    from privgen.bench.pool import Task, run_graph
+
+    monkeypatch.setenv("PRIVGEN_HEARTBEAT_SECONDS", "0")
+    assert run_graph([Task("slow one", slow, (6, 0.5))], workers=2, desc="g") == {"slow one": 6}
+    err = capsys.readouterr().err
+    assert re.search(r"\[slow one\] inner loop [0-9]/6", err), err
+    assert "g: 1/1 done, slow one" in err

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import errno
 import sys
-import warnings
 
 import typer
 
 from privgen.commands import COMMAND_GROUPS, EXTRA_COMMANDS, TOP_LEVEL
 from privgen.errors import UserError
+from privgen.warn import install as install_warnings
 
 USER_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM, errno.ENOTDIR, errno.EEXIST,
                errno.ENAMETOOLONG}
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     from privgen.runs import restore_overwrites, settle_overwrites  # torch is imported only when needed
 
-    warnings.showwarning = _one_line_warning
+    install_warnings()
     try:
         app(args=argv, prog_name="privgen")
     except UserError as e:
@@ -76,17 +76,6 @@ def main(argv: list[str] | None = None) -> None:
         restore_overwrites()
         raise
     settle_overwrites()
-
-
-_PYTHON_SHOWWARNING = warnings.showwarning
-
-
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """privgen's own warnings read like its errors: one line, no source location."""
-    if category.__module__.startswith("privgen"):
-        print(f"warning: {message}", file=sys.stderr, flush=True)
-    else:
-        _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
 
 
 if __name__ == "__main__":

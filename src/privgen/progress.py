@@ -1,9 +1,9 @@
 """Progress wherever privgen runs: a tqdm bar in a terminal or a notebook, a heartbeat line otherwise.
 
 Without a terminal (a log file, `nohup`, CI) a bar would print nothing useful, so `Heartbeat` prints one
-line every `PRIVGEN_HEARTBEAT_SECONDS` (30 by default) with the step, the rate and the time left. Inside a
-benchmark worker a `sink` is installed: bars forward their state to the parent process, which shows it
-(see `privgen.bench.pool`).
+line every `PRIVGEN_HEARTBEAT_SECONDS` (30 by default; the first after a third of that) with the step, the
+rate and the time left. Inside a benchmark worker a `sink` is installed: bars forward their state to the
+parent process, which shows it (see `privgen.bench.pool`).
 """
 
 from __future__ import annotations
@@ -58,7 +58,10 @@ class Heartbeat:
         self.n, self.postfix = 0, ""
         self.interval = heartbeat_seconds() if interval is None else interval
         self.stream = stream
-        self.start = self.last = time.monotonic()
+        self.start = time.monotonic()
+        # The first line comes after a third of the interval (10 s by default): a log file shows that a long
+        # loop started well within its first interval, then a line per interval.
+        self.last = self.start - self.interval * 2 / 3 if self.interval != float("inf") else self.start
         self.lines = 0
 
     def __iter__(self) -> Iterator[T]:

@@ -85,14 +85,19 @@ def save_curves(panels: Sequence[tuple[str, dict[str, tuple[Sequence[float], Seq
 
 
 def save_rate_curves(series: dict[str, tuple[Sequence[float], Sequence[float], Sequence[Sequence[float]] | None]],
-                     path: Path | str, xlabel: str, ylabel: str, title: str | None = None) -> Path:
-    """Shares (0..1) against steps, in percent, each with an optional shaded interval: {label: (xs, ys, [lo, hi] per x)}."""
+                     path: Path | str, xlabel: str, ylabel: str, title: str | None = None,
+                     styles: dict[str, dict[str, object]] | None = None) -> Path:
+    """Shares (0..1) against steps, in percent, each with an optional shaded interval: {label: (xs, ys, [lo, hi] per x)}.
+
+    `styles` passes extra line options per label (e.g. the control drawn dashed)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    alpha = 0.18 if len(series) <= 2 else 0.08  # many overlapping bands stay readable
     for label, (xs, ys, bands) in series.items():
-        line = ax.plot(list(xs), [100 * y for y in ys], marker="o", markersize=3, label=label)[0]
+        line = ax.plot(list(xs), [100 * y for y in ys], marker="o", markersize=3, label=label,
+                       **(styles or {}).get(label, {}))[0]
         if bands is not None:
             ax.fill_between(list(xs), [100 * b[0] for b in bands], [100 * b[1] for b in bands],
-                            color=line.get_color(), alpha=0.18, linewidth=0)
+                            color=line.get_color(), alpha=alpha, linewidth=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(-2, 102)

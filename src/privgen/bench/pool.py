@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from privgen import progress as progress_mod
 from privgen.progress import fmt_seconds, progress
+from privgen.warn import install as install_warnings
 
 POLL_SECONDS = 1.0  # how often the parent looks at forwarded progress while tasks run
 
@@ -47,6 +48,7 @@ _current_task = ""
 def _worker_init(events: Any) -> None:
     """One torch thread; bars forward to the parent through `events` (None when the parent is quiet)."""
     _single_thread()
+    install_warnings()
     if events is not None:
         progress_mod.set_sink(lambda ev: events.put({**ev, "task": _current_task}))
 

@@ -129,25 +129,21 @@ def results_table(payload: dict[str, Any]) -> str:
 
 
 def plot_curves(payload: dict[str, Any], path: Path) -> None:
-    import matplotlib.pyplot as plt
+    """relearn_curves.png: every model's curve with its 95% Wilson band (curve_n samples per point), the
+    retrain oracle dashed; the same plot as `attack relearn --probe-every` draws for one model."""
+    from privgen.eval.intervals import wilson
+    from privgen.report import save_rate_curves
 
-    from privgen.report import save_figure
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    s, n = payload["config"], payload["sample_counts"]["curve_n"]
+    series = {}
     for label, m in payload["methods"].items():
         steps, acc = zip(*m["relearn_curve"])
-        style = {"linestyle": "--", "color": "black"} if label == ORACLE else {}
-        ax.plot(steps, [100 * a for a in acc], marker="o", markersize=3, label=label, **style)
-    s = payload["config"]
-    ax.set_xlabel(f"attack steps (aux: {s['aux']}, lr {s['attack_lr']:g}, batch {s['attack_batch']})")
-    ax.set_ylabel(f"forget accuracy at guidance {s['guidance']:g} (%)")
-    ax.set_title(f"DiMRA relearning curves, class {s['forget']} forgotten ({payload['sample_counts']['curve_n']} samples/point)",
-                 fontsize=9)
-    ax.set_ylim(-2, 102)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    save_figure(fig, path)
+        series[label] = (steps, acc, [wilson(round(a * n), n) for a in acc])
+    save_rate_curves(series, path,
+                     xlabel=f"attack steps (aux: {s['aux']}, lr {s['attack_lr']:g}, batch {s['attack_batch']})",
+                     ylabel=f"forget accuracy at guidance {s['guidance']:g} (%)",
+                     title=f"DiMRA relearning curves, class {s['forget']} forgotten ({n} samples/point, 95% Wilson bands)",
+                     styles={ORACLE: {"linestyle": "--", "color": "black"}})
 
 
 def save_grids(out: Path, payload: dict[str, Any]) -> dict[str, str]:
