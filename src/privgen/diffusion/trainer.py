@@ -125,7 +125,7 @@ class TrainingRun:
     seed: int
 
 
-def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str | Recipe = "cpu16",
+def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str | Recipe = "cpu16", *,
                       image_size: int | None = None, steps: int | None = None, seed: int = 0, split_seed: int = 0,
                       test_fraction: float = 0.2, device: str = "auto", overwrite: bool = False,
                       **overrides) -> TrainingRun:
@@ -157,12 +157,13 @@ def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion",
     return TrainingRun(run, model, rec, split, dev, total, seed)
 
 
-def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str | Recipe = "cpu16",
+def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str | Recipe = "cpu16", *,
           image_size: int | None = None, steps: int | None = None, seed: int = 0, split_seed: int = 0,
           test_fraction: float = 0.2, device: str = "auto", overwrite: bool = False, quiet: bool = False,
           **overrides) -> RunDir:
     """Pretrain on the training split of `data`; resumes from DIR's checkpoint when one exists."""
-    tr = open_training_run(data, out, recipe, image_size, steps, seed, split_seed, test_fraction, device, overwrite,
+    tr = open_training_run(data, out, recipe, image_size=image_size, steps=steps, seed=seed, split_seed=split_seed,
+                           test_fraction=test_fraction, device=device, overwrite=overwrite,
                            **overrides)
     run, model, rec, split, dev, total = tr.run, tr.model, tr.recipe, tr.split, tr.device, tr.total_steps
     state = init_state(model.unet.to(dev), rec, seed)

@@ -20,7 +20,7 @@ KIND = "classifier"
 WEIGHTS = "classifier.safetensors"
 
 
-def train_classifier_run(data: str, image_size: int, seed: int, out: Path | str, split_seed: int = 0,
+def train_classifier_run(data: str, image_size: int, seed: int, out: Path | str, *, split_seed: int = 0,
                          test_fraction: float = 0.2, recipe: ClassifierRecipe = ClassifierRecipe(),
                          device: str = "auto", overwrite: bool = False, quiet: bool = False) -> RunDir:
     """Train the evaluation classifier on the real training split and save it as a run directory."""
