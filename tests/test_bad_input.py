@@ -158,8 +158,8 @@ def _foreign(e: Env) -> Path:
 
 
 def _sample(model, *extra) -> list:
-    return ["diffusion", "sample", "--model", model, "--classes", "0", "--n", "1", "--steps", "2", "--device", "cpu",
-            *extra]
+    return ["diffusion", "sample", "--model", model, "--classes", "0", "--n-per-class", "1", "--num-inference-steps", "2",
+            "--device", "cpu", *extra]
 
 
 def _generate(model, out, *extra) -> list:
@@ -204,7 +204,7 @@ CASES: list[tuple[str, Callable[[Env], list], str]] = [
     ("overwrite-foreign-dir-classifier", lambda e: ["classifier", "train", "--data", "digits", "--image-size", "8",
                                                     "--epochs", "1", "--out", _foreign(e), "--overwrite"],
      "not written by privgen"),
-    ("overwrite-foreign-dir-unlearn", lambda e: ["unlearn", "--model", e.diff, "--method", "ga", "--forget", "3",
+    ("overwrite-foreign-dir-unlearn", lambda e: ["unlearn", "run", "--model", e.diff, "--method", "ga", "--forget", "3",
                                                  "--steps", "1", "--out", _foreign(e), "--overwrite"],
      "not written by privgen"),
     # must fix 2: a finished run is refused, not re-run
@@ -239,9 +239,9 @@ CASES: list[tuple[str, Callable[[Env], list], str]] = [
      "--lambda-gp must be a finite"),
     ("vfl-lr-nan", lambda e: ["vfl", "train", *e.parties, "--lr", "nan", "--out", e.tmp / "o", *VFL_TINY], "--lr must be a finite"),
     ("vfl-lr-inf", lambda e: ["vfl", "train", *e.parties, "--lr", "inf", "--out", e.tmp / "o", *VFL_TINY], "--lr must be a finite"),
-    ("unlearn-lr-nan", lambda e: ["unlearn", "--model", e.diff, "--method", "ga", "--forget", "3", "--steps", "1",
+    ("unlearn-lr-nan", lambda e: ["unlearn", "run", "--model", e.diff, "--method", "ga", "--forget", "3", "--steps", "1",
                                   "--lr", "nan", "--out", e.tmp / "o"], "--lr must be a finite"),
-    ("unlearn-option-nan", lambda e: ["unlearn", "--model", e.diff, "--method", "salun", "--forget", "3", "--steps", "1",
+    ("unlearn-option-nan", lambda e: ["unlearn", "run", "--model", e.diff, "--method", "salun", "--forget", "3", "--steps", "1",
                                       "--option", "alpha=nan", "--out", e.tmp / "o"], "must be a finite"),
     ("attack-lr-inf", lambda e: ["attack", "relearn", "--model", e.diff, "--aux", "retain", "--steps", "1", "--lr", "inf",
                                  "--out", e.tmp / "o"], "--lr must be a finite"),
@@ -250,7 +250,7 @@ CASES: list[tuple[str, Callable[[Env], list], str]] = [
     ("bench-unlearning-unlearn-lr-inf", lambda e: ["bench", "unlearning", "--data", "digits", "--recipe", "tiny8",
                                                    "--unlearn-lr", "inf", "--out", e.tmp / "o"], "--unlearn-lr must be a finite"),
     ("bench-unlearning-eval-steps-huge", lambda e: ["bench", "unlearning", "--data", "digits", "--recipe", "tiny8",
-                                                    "--eval-steps", "5000", "--out", e.tmp / "o"], "exceeds the 1000 timesteps"),
+                                                    "--num-inference-steps", "5000", "--out", e.tmp / "o"], "exceeds the 1000 timesteps"),
     # tracebacks before
     ("npz-truncated-train", lambda e: [*D, "--data", e.root / "truncated.npz", "--out", e.tmp / "o"], "truncated.npz"),
     ("npz-truncated-show", lambda e: ["data", "show", e.root / "truncated.npz", "--out", e.tmp / "g.png"], "not a readable .npz"),
@@ -264,9 +264,9 @@ CASES: list[tuple[str, Callable[[Env], list], str]] = [
     ("image-size-not-divisible", lambda e: ["diffusion", "train", "--data", "digits", "--recipe", "cpu16",
                                             "--image-size", "10", "--steps", "1", "--out", e.tmp / "o"], "multiple of 4"),
     ("out-under-a-file", lambda e: [*D, "--out", e.root / "afile.txt" / "run"], "afile.txt"),
-    ("sample-ddim-steps-too-many", lambda e: ["diffusion", "sample", "--model", e.diff, "--steps", "5000",
+    ("sample-ddim-steps-too-many", lambda e: ["diffusion", "sample", "--model", e.diff, "--num-inference-steps", "5000",
                                               "--out", e.tmp / "g.png"], "exceeds the 1000 timesteps"),
-    ("eval-ddim-steps-too-many", lambda e: ["eval", "generation", "--model", e.diff, "--steps", "1001",
+    ("eval-ddim-steps-too-many", lambda e: ["eval", "generation", "--model", e.diff, "--num-inference-steps", "1001",
                                             "--out", e.tmp / "o"], "exceeds the 1000 timesteps"),
     ("config-unknown-recipe", _tampered_diff_config(lambda d: d.update(recipe="nonexistent")), "'nonexistent'"),
     ("config-no-recipe", _tampered_diff_config(lambda d: d.pop("recipe")), "has no recipe"),
@@ -290,11 +290,11 @@ CASES: list[tuple[str, Callable[[Env], list], str]] = [
     ("unknown-dataset", lambda e: [*D, "--data", "nosuchdata", "--out", e.tmp / "o"], "unknown dataset"),
     ("unknown-recipe", lambda e: ["diffusion", "train", "--recipe", "huge", "--out", e.tmp / "o"], "unknown recipe"),
     ("steps-0", lambda e: [*D[:-4], "0", "--out", e.tmp / "o"], "--steps must be positive"),
-    ("sample-n-0", lambda e: _sample(e.diff, "--n", "0", "--out", e.tmp / "g.png"), "--n"),
+    ("sample-n-0", lambda e: _sample(e.diff, "--n-per-class", "0", "--out", e.tmp / "g.png"), "--n-per-class"),
     ("sample-guidance-negative", lambda e: _sample(e.diff, "--guidance-scale", "-1", "--out", e.tmp / "g.png"), ">= 0"),
     ("sample-out-not-png", lambda e: _sample(e.diff, "--out", e.tmp / "g.jpg"), ".png"),
-    ("sample-unknown-class", lambda e: ["diffusion", "sample", "--model", e.diff, "--classes", "12", "--n", "1",
-                                        "--steps", "2", "--out", e.tmp / "g.png"], "12"),
+    ("sample-unknown-class", lambda e: ["diffusion", "sample", "--model", e.diff, "--classes", "12", "--n-per-class", "1",
+                                        "--num-inference-steps", "2", "--out", e.tmp / "g.png"], "12"),
     ("sample-missing-model", lambda e: _sample(e.tmp / "nothing", "--out", e.tmp / "g.png"), "does not exist"),
     ("sample-not-a-run", lambda e: _sample(e.root, "--out", e.tmp / "g.png"), "not a privgen run"),
     ("out-is-foreign-dir", lambda e: [*D, "--out", _foreign(e)], "not a privgen run directory"),
@@ -313,14 +313,14 @@ CASES: list[tuple[str, Callable[[Env], list], str]] = [
     ("vfl-generate-n-0", lambda e: ["vfl", "generate", "--model", e.vfl, "--n", "0", "--out", e.tmp / "s.csv"], "--n"),
     ("vfl-generate-bad-where", lambda e: _generate(e.vfl, e.tmp / "s.csv", "--where", "nocol=1"), "nocol"),
     ("eval-synthetic-n-5", lambda e: ["eval", "synthetic", "--model", e.vfl, "--n", "5", "--out", e.tmp / "o"], "--n"),
-    ("unlearn-unknown-method", lambda e: ["unlearn", "--model", e.diff, "--method", "forgetall", "--forget", "3",
+    ("unlearn-unknown-method", lambda e: ["unlearn", "run", "--model", e.diff, "--method", "forgetall", "--forget", "3",
                                           "--out", e.tmp / "o"], "forgetall"),
-    ("unlearn-missing-args", lambda e: ["unlearn", "--model", e.diff], "missing"),
+    ("unlearn-missing-args", lambda e: ["unlearn", "run", "--model", e.diff], "missing"),
     ("attack-unknown-aux", lambda e: ["attack", "relearn", "--model", e.diff, "--aux", "forum", "--steps", "1",
                                       "--out", e.tmp / "o"], "forum"),
     ("classifier-epochs-0", lambda e: ["classifier", "train", "--epochs", "0", "--out", e.tmp / "o"], "--epochs"),
-    ("data-show-per-class-0", lambda e: ["data", "show", "digits", "--per-class", "0", "--out", e.tmp / "g.png"],
-     "--per-class"),
+    ("data-show-per-class-0", lambda e: ["data", "show", "digits", "--n-per-class", "0", "--out", e.tmp / "g.png"],
+     "--n-per-class"),
 ]
 
 # Every command with a --device option refuses a device it cannot use before doing anything.
@@ -330,7 +330,7 @@ DEVICE_COMMANDS: list[tuple[str, Callable[[Env], list]]] = [
     ("classifier-train", lambda e: ["classifier", "train", "--data", "digits", "--out", e.tmp / "o"]),
     ("eval-generation", lambda e: ["eval", "generation", "--model", e.diff, "--out", e.tmp / "o"]),
     ("eval-synthetic", lambda e: ["eval", "synthetic", "--model", e.vfl, "--out", e.tmp / "o"]),
-    ("unlearn", lambda e: ["unlearn", "--model", e.diff, "--method", "ga", "--forget", "3", "--out", e.tmp / "o"]),
+    ("unlearn", lambda e: ["unlearn", "run", "--model", e.diff, "--method", "ga", "--forget", "3", "--out", e.tmp / "o"]),
     ("attack-relearn", lambda e: ["attack", "relearn", "--model", e.diff, "--aux", "retain", "--steps", "1",
                                   "--out", e.tmp / "o"]),
     ("vfl-train", lambda e: ["vfl", "train", *e.parties, "--out", e.tmp / "o"]),

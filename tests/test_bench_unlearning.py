@@ -50,6 +50,19 @@ def test_report_renders_with_its_images(bench):
         assert (bench / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_results_csv_round_trips_to_the_json_numbers(bench):
+    import pandas as pd
+
+    res = json.loads((bench / "results.json").read_text())
+    df = pd.read_csv(bench / "results.csv")
+    assert len(df) == 4 * 2 * 2  # models x guidance (1, 3) x before/after
+    for row in df.itertuples():
+        e = res["methods"][row.model]["by_guidance"][f"g{row.guidance_scale:g}"][row.when]
+        assert (row.forget_acc, row.fd_retained, row.retained_class_acc) == (e["forget_acc"], e["fd_retained"],
+                                                                             e["retained_class_acc"])
+        assert [row.forget_acc_ci_low, row.forget_acc_ci_high] == e["forget_acc_ci"] and row.n_forget == e["n_forget"]
+
+
 def test_second_run_reuses_every_cached_model(bench, monkeypatch):
     """Same options: nothing is trained, unlearned or attacked again, and the numbers are identical."""
     import privgen.attacks

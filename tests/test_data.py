@@ -143,7 +143,7 @@ def test_non_positive_image_size(size):
 def test_cli_data_list_and_show(cli, tmp_path):
     r = cli("data", "list")
     assert r.code == 0 and "mnist5k" in r.out and "digits" in r.out and "5,000" in r.out
-    r = cli("data", "show", "digits", "--out", tmp_path / "grid.png", "--per-class", "4")
+    r = cli("data", "show", "digits", "--out", tmp_path / "grid.png", "--n-per-class", "4")
     assert r.code == 0
     img = Image.open(tmp_path / "grid.png")
     assert img.size[0] > 50 and img.size[1] > 100

@@ -117,8 +117,8 @@ def test_diffusers_loads_saved_model(trained):
 
 
 def test_sample_and_eval_cli(trained, tmp_path, capsys):
-    code, out, _ = cli(["diffusion", "sample", "--model", str(trained), "--classes", "0,3", "--n", "4",
-                        "--steps", "3", "--out", str(tmp_path / "g.png"), "--quiet"], capsys)
+    code, out, _ = cli(["diffusion", "sample", "--model", str(trained), "--classes", "0,3", "--n-per-class", "4",
+                        "--num-inference-steps", "3", "--out", str(tmp_path / "g.png"), "--quiet"], capsys)
     assert code == 0 and (tmp_path / "g.png").stat().st_size > 0
 
 
@@ -131,7 +131,7 @@ def _assert_error(code: int, err: str, *absent: Path) -> None:
 
 def test_bad_model_dirs(trained, tmp_path, capsys):
     png = tmp_path / "g.png"
-    base = ["diffusion", "sample", "--classes", "0", "--n", "2", "--steps", "2", "--out", str(png)]
+    base = ["diffusion", "sample", "--classes", "0", "--n-per-class", "2", "--num-inference-steps", "2", "--out", str(png)]
     _assert_error(*cli(base + ["--model", str(tmp_path / "missing")], capsys)[::2], png)
     incomplete = tmp_path / "incomplete"
     shutil.copytree(trained, incomplete)
@@ -148,14 +148,14 @@ def test_bad_model_dirs(trained, tmp_path, capsys):
 
 def test_bad_sampling_args(trained, tmp_path, capsys):
     png = tmp_path / "g.png"
-    base = ["diffusion", "sample", "--model", str(trained), "--n", "2", "--out", str(png)]
+    base = ["diffusion", "sample", "--model", str(trained), "--n-per-class", "2", "--out", str(png)]
     _assert_error(*cli(base + ["--classes", "0,10"], capsys)[::2], png)
     _assert_error(*cli(base + ["--classes", "0", "--guidance-scale", "-1"], capsys)[::2], png)
-    _assert_error(*cli(base + ["--classes", "0", "--steps", "0"], capsys)[::2], png)
+    _assert_error(*cli(base + ["--classes", "0", "--num-inference-steps", "0"], capsys)[::2], png)
     ev = tmp_path / "ev"
     _assert_error(*cli(["eval", "generation", "--model", str(trained), "--guidance-scale", "-0.5", "--out", str(ev)],
                        capsys)[::2], ev)
-    _assert_error(*cli(["eval", "generation", "--model", str(trained), "--steps", "0", "--out", str(ev)],
+    _assert_error(*cli(["eval", "generation", "--model", str(trained), "--num-inference-steps", "0", "--out", str(ev)],
                        capsys)[::2], ev)
     out = tmp_path / "t"
     _assert_error(*cli(["diffusion", "train", "--data", "digits", "--recipe", "tiny8", "--steps", "0",
@@ -185,7 +185,8 @@ def test_tampered_checkpoint_and_weights(trained, tmp_path, capsys):
     sd.pop(next(iter(sd)))
     save_file(sd, str(w))
     png = tmp_path / "g.png"
-    _assert_error(*cli(["diffusion", "sample", "--model", str(model), "--classes", "0", "--n", "2", "--steps", "2",
+    _assert_error(*cli(["diffusion", "sample", "--model", str(model), "--classes", "0", "--n-per-class", "2",
+                        "--num-inference-steps", "2",
                         "--out", str(png)], capsys)[::2], png)
 
 

@@ -100,12 +100,12 @@ def test_cheap_commands_run_with_device_auto(shared, cli, tmp_path) -> None:
     auto = ["--device", "auto"]
     runs = [
         [*DIFF_TRAIN[:-3], *auto, "--quiet", "--out", tmp_path / "d"],
-        ["diffusion", "sample", "--model", diff, "--classes", "0", "--n", "1", "--steps", "2", *auto,
+        ["diffusion", "sample", "--model", diff, "--classes", "0", "--n-per-class", "1", "--num-inference-steps", "2", *auto,
          "--out", tmp_path / "g.png"],
         ["vfl", "train", *parties(root), *VFL_TINY[:-3], *auto, "--quiet", "--out", tmp_path / "v"],
         ["vfl", "generate", "--model", vfl, "--n", "5", *auto, "--out", tmp_path / "s.csv"],
         ["eval", "synthetic", "--model", vfl, "--n", "12", *auto, "--quiet", "--out", tmp_path / "e"],
-        ["unlearn", "--model", diff, "--method", "ga", "--forget", "3", "--steps", "1", "--batch-size", "4", *auto,
+        ["unlearn", "run", "--model", diff, "--method", "ga", "--forget", "3", "--steps", "1", "--batch-size", "4", *auto,
          "--quiet", "--out", tmp_path / "u"],
         ["attack", "relearn", "--model", diff, "--aux", "kshot", "--kshot-class", "0", "--k", "4", "--steps", "1", "--batch-size", "4", *auto,
          "--quiet", "--out", tmp_path / "a"],

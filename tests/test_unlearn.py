@@ -156,17 +156,17 @@ def test_cli_unlearn_list(cli):
 ])
 def test_cli_unlearn_bad_input(cli, base_dir, tmp_path, args, frag):
     out = tmp_path / "o"
-    assert_user_error(cli("unlearn", "--model", base_dir, *args, "--out", out), frag)
+    assert_user_error(cli("unlearn", "run", "--model", base_dir, *args, "--out", out), frag)
     assert not out.exists()
 
 
 def test_cli_unlearn_missing_model_dir(cli, tmp_path):
-    assert_user_error(cli("unlearn", "--model", tmp_path / "none", "--method", "ft", "--forget", "3",
+    assert_user_error(cli("unlearn", "run", "--model", tmp_path / "none", "--method", "ft", "--forget", "3",
                           "--out", tmp_path / "o"), "does not exist")
 
 
 def test_forgetting_every_class_is_refused(cli, tmp_path):
     np.savez(tmp_path / "one.npz", x=np.zeros((40, 8, 8), np.uint8), y=np.zeros(40, np.int64))
     train(data=str(tmp_path / "one.npz"), out=tmp_path / "m1", recipe="tiny8", steps=2, seed=0, device="cpu", quiet=True)
-    assert_user_error(cli("unlearn", "--model", tmp_path / "m1", "--method", "ft", "--forget", "0",
+    assert_user_error(cli("unlearn", "run", "--model", tmp_path / "m1", "--method", "ft", "--forget", "0",
                           "--out", tmp_path / "o"), "forgetting every class")

@@ -13,6 +13,7 @@ import typer
 
 from privgen.commands import COMMAND_GROUPS, EXTRA_COMMANDS, TOP_LEVEL
 from privgen.errors import UserError
+from privgen.warn import install as install_warnings
 
 USER_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM, errno.ENOTDIR, errno.EEXIST,
                errno.ENAMETOOLONG}
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     from privgen.runs import restore_overwrites, settle_overwrites  # torch is imported only when needed
 
+    install_warnings()
     try:
         app(args=argv, prog_name="privgen")
     except UserError as e:

@@ -7,6 +7,7 @@ Stages reuse cached models, so a second demo is fast.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -60,12 +61,14 @@ def unlearning_stage(out: Path, quiet: bool) -> str:
     from privgen.bench.unlearning_report import results_table
     from privgen.bench.unlearning_tasks import BenchSettings, pretrained_dir
     from privgen.diffusion import load_model, sample
+    from privgen.diffusion.model import apply_threads
 
     settings = BenchSettings(**DEMO_BENCH)
     bench_dir = out / "unlearning"
     run_benchmark(settings, DEMO_METHODS, bench_dir, workers=2, overwrite=True, quiet=quiet)
     payload = json.loads((bench_dir / "results.json").read_text())
     model = load_model(pretrained_dir(settings))
+    apply_threads(model.recipe, model.device)
     images = sample(model, list(range(model.num_classes)), 8, 3.0, model.recipe.sample_steps, seed=0)
     save_image_grid([v.numpy() for v in images.values()], out / "diffusion_samples.png", list(model.class_names),
                     title=f"{settings.recipe} before unlearning: guidance 3, {model.recipe.sample_steps} DDIM steps")
@@ -119,7 +122,11 @@ STAGES: list[Stage] = [foundation_stage, unlearning_stage, vfl_stage]
 def run_demo(out: Path, quiet: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     sections, timings = [], []
-    for stage in STAGES:
+    for i, stage in enumerate(STAGES, 1):
+        if not quiet:  # at once, so a log file shows the demo started and what it is doing
+            summary = (stage.__doc__ or stage.__name__).strip().splitlines()[0]
+            print(f"privgen demo [{i}/{len(STAGES)}] {stage.__name__.removesuffix('_stage')}: {summary}",
+                  file=sys.stderr, flush=True)
         start = time.perf_counter()
         sections.append(stage(out, quiet))
         timings.append([stage.__name__, round(time.perf_counter() - start, 1)])

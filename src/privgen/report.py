@@ -1,4 +1,8 @@
-"""Figures and reports: image grids (one row per class) and Markdown files, written atomically."""
+"""Figures and reports: image grids (one row per class), line plots, Markdown files, all written atomically.
+
+Every run directory gets a short report.md (`write_run_report`) that links its plots (loss.png from the
+run's log.jsonl, sample grids) and its numbers (metrics.json), so a run shows its work without a notebook.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from privgen.runs import atomic_write_bytes, atomic_write_text  # noqa: E402
+from privgen.runs import LOG, METRICS, atomic_write_bytes, atomic_write_text  # noqa: E402
 
 
 def tile_rows(rows: Sequence[np.ndarray], pad: int = 1) -> np.ndarray:
@@ -46,9 +50,16 @@ def save_image_grid(rows: Sequence[np.ndarray], path: Path | str, row_labels: Se
         spine.set_visible(False)
     if title:
         ax.set_title(title, fontsize=9)
+    return save_figure(fig, path, bbox_inches="tight", pad_inches=0.05)  # row labels of any length fit
+
+
+def save_figure(fig: "plt.Figure", path: Path | str, **savefig: object) -> Path:
+    """Write a matplotlib figure as PNG atomically and close it (open figures pile up in long runs)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.05)  # row labels of any length fit
-    plt.close(fig)
+    try:
+        fig.savefig(buf, format="png", **savefig)
+    finally:
+        plt.close(fig)
     atomic_write_bytes(Path(path), buf.getvalue())
     return Path(path)
 
@@ -70,11 +81,71 @@ def save_curves(panels: Sequence[tuple[str, dict[str, tuple[Sequence[float], Seq
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(Path(path), buf.getvalue())
-    return Path(path)
+    return save_figure(fig, path)
+
+
+def save_rate_curves(series: dict[str, tuple[Sequence[float], Sequence[float], Sequence[Sequence[float]] | None]],
+                     path: Path | str, xlabel: str, ylabel: str, title: str | None = None,
+                     styles: dict[str, dict[str, object]] | None = None) -> Path:
+    """Shares (0..1) against steps, in percent, each with an optional shaded interval: {label: (xs, ys, [lo, hi] per x)}.
+
+    `styles` passes extra line options per label (e.g. the control drawn dashed)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    alpha = 0.18 if len(series) <= 2 else 0.08  # many overlapping bands stay readable
+    for label, (xs, ys, bands) in series.items():
+        line = ax.plot(list(xs), [100 * y for y in ys], marker="o", markersize=3, label=label,
+                       **(styles or {}).get(label, {}))[0]
+        if bands is not None:
+            ax.fill_between(list(xs), [100 * b[0] for b in bands], [100 * b[1] for b in bands],
+                            color=line.get_color(), alpha=alpha, linewidth=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-2, 102)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if len(series) > 1:
+        ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+NOT_LOSSES = {"event", "step", "time", "lr"}
+
+
+def save_loss_plot(run_dir: Path | str, path: Path | str | None = None, title: str | None = None) -> Path | None:
+    """loss.png from the `loss` events of the run's log.jsonl: every loss part in one panel (log scale when
+    all are positive), the learning rate in a second when logged. None when nothing was logged."""
+    from privgen.runlog import read_loss_events
+
+    run_dir = Path(run_dir)
+    events = read_loss_events(run_dir / LOG)
+    if not events:
+        return None
+    keys = sorted({k for e in events for k, v in e.items() if k not in NOT_LOSSES and isinstance(v, (int, float))},
+                  key=lambda k: (k != "loss", k))
+    series = {k: ([e["step"] for e in events if k in e], [e[k] for e in events if k in e]) for k in keys}
+    positive = all(v > 0 for _, ys in series.values() for v in ys)
+    panels: list = [("loss (mean per logging interval)", series, positive)]
+    if any("lr" in e for e in events):
+        panels.append(("learning rate", {"lr": ([e["step"] for e in events if "lr" in e],
+                                                [e["lr"] for e in events if "lr" in e])}, False))
+    return save_curves(panels, path or run_dir / "loss.png", xlabel="step", title=title)
+
+
+def write_run_report(run_dir: Path | str, title: str, summary: str, numbers: Sequence[Sequence[object]],
+                     figures: Sequence[tuple[str, str]] = (), notes: str = "") -> Path:
+    """report.md of one run: a summary line, a table of its headline numbers, its figures (caption, file
+    relative to the run), and a pointer to metrics.json / log.jsonl for everything else."""
+    parts = [f"# {title}\n", summary.strip() + "\n"]
+    if numbers:
+        parts.append(markdown_table(["quantity", "value"], numbers))
+    for caption, name in figures:
+        parts.append(f"## {caption}\n\n![{caption}]({name})\n")
+    if notes:
+        parts.append(notes.strip() + "\n")
+    parts.append(f"All numbers: [{METRICS}]({METRICS}); progress and losses: [{LOG}]({LOG}).\n")
+    return write_markdown(Path(run_dir) / "report.md", "\n".join(parts))
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -1,4 +1,4 @@
-"""Seeds and devices: same seed + same device => same numbers."""
+"""Seeds: same seed + same device => same numbers (devices: `privgen.checks.resolve_device`)."""
 
 from __future__ import annotations
 

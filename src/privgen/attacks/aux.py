@@ -1,4 +1,4 @@
-"""The attacker's auxiliary data for DiMRA, one builder per source (DESIGN §7).
+"""The attacker's auxiliary data for DiMRA, one builder per source.
 
 The attacker does not know which class was forgotten. Only ``kshot`` takes a class, because by definition
 it holds k labelled images of the forgotten class. ``retain`` is the data owner's remaining data: it comes

@@ -1,7 +1,8 @@
 """`privgen bench unlearning`: every method, the DiMRA attack on each, with the retrain oracle as control.
 
 Graph: pretrain ∥ retrain oracle → the fine-tuning methods → for every model (original, oracle, methods):
-evaluate, attack with the same budget, evaluate again. Results: results.json, report.md, PNGs.
+evaluate, attack with the same budget, evaluate again. Results: results.json, results.csv (tidy: model ×
+guidance × before/after), report.md, PNGs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from privgen.bench.pool import Task, run_graph
 from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, reserve_pretrain, task_attack, task_pretrain,
                                             task_unlearn)
 from privgen.errors import UserError
+from privgen.serial import to_dict
 from privgen.runs import RunDir, atomic_write_json
 
 KIND = "bench-unlearning"
@@ -60,20 +62,18 @@ def validate(s: BenchSettings, workers: int) -> None:
                         f"(kshot names the forgotten class; use privgen attack relearn for it), got {s.aux!r}")
     checks.resolve_device(s.device)
     checks.positive_int("--attack-steps", s.attack_steps)
-    checks.positive_int("--attack-batch", s.attack_batch)
+    checks.positive_int("--attack-batch-size", s.attack_batch)
     checks.finite_positive("--attack-lr", s.attack_lr)
     if s.unlearn_lr is not None:
         checks.finite_positive("--unlearn-lr", s.unlearn_lr)
     checks.optional_positive_int("--unlearn-steps", s.unlearn_steps)
     if s.curve_points <= 0 or s.curve_points > s.attack_steps:
         raise UserError(f"--curve-points must be between 1 and --attack-steps, got {s.curve_points}")
-    if s.n_per_class < 10 or s.curve_n < 1:
-        raise UserError(f"--n-per-class must be at least 10 (Fréchet distance), got {s.n_per_class}")
-    checks.ddim_steps("--eval-steps", s.eval_steps)
-    if s.guidance not in (1.0, 3.0):
-        raise UserError(f"--guidance (the scale of the headline numbers and curves) must be 1 or 3, got {s.guidance}")
-    if workers <= 0:
-        raise UserError(f"--workers must be positive, got {workers}")
+    checks.positive_int("--n-per-class", s.n_per_class, minimum=10)  # a Fréchet distance needs 10 samples
+    checks.positive_int("--curve-n-per-class", s.curve_n)
+    checks.ddim_steps("--num-inference-steps", s.eval_steps)
+    checks.finite_positive("--guidance-scale", s.guidance)
+    checks.positive_int("--workers", workers)
 
 
 def resolve_forget(s: BenchSettings) -> BenchSettings:
@@ -103,13 +103,13 @@ def plan(s: BenchSettings, specs: list[MethodSpec], classifier_dir: str, out: st
 
 def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, overwrite: bool = False,
                   quiet: bool = False) -> RunDir:
-    from privgen.bench.unlearning_report import build_results, write_report
+    from privgen.bench.unlearning_report import build_results, write_report, write_results_csv
     from privgen.eval import cached_classifier
 
     s = resolve_forget(s)
     validate(s, workers)
     specs = parse_methods(methods)
-    config = {"settings": s.as_dict(), "methods": [sp.label for sp in specs], "workers": workers}
+    config = {"settings": to_dict(s), "methods": [sp.label for sp in specs], "workers": workers}
     run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
     start = time.perf_counter()
     _, clf_cfg, clf_dir = cached_classifier(s.data, _image_size(s), 0, device=s.device, quiet=quiet)
@@ -117,6 +117,7 @@ def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, o
     results = run_graph(plan(s, specs, str(clf_dir), str(out)), workers, desc="bench unlearning", quiet=quiet)
     payload = build_results(s, specs, results, str(clf_dir), time.perf_counter() - start)
     atomic_write_json(run.file("results.json"), payload)
+    write_results_csv(run.file("results.csv"), payload)
     write_report(run.path, s, payload)
     run.write_metrics({"wall_seconds": payload["wall_seconds"], "methods": len(specs) + 1})
     return run

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from privgen.bench.unlearning_tasks import BenchSettings, MethodSpec, grid_classes, slug
+from privgen.bench.unlearning_tasks import BenchSettings, MethodSpec, grid_classes, guidance_key, guidance_scales, slug
 from privgen.report import markdown_table, save_image_grid, write_markdown
 from privgen.runs import read_json
+from privgen.serial import to_dict
 from privgen.unlearn.run import DEFAULT_LR
 
 ORIGINAL, ORACLE = "original", "retrain"
@@ -30,7 +31,7 @@ def _model_entry(s: BenchSettings, label: str, method: str, options: dict, unlea
         "unlearn_steps": unlearn.get("steps") if unlearn else None,
         "attack_seconds": attack["attack"]["attack_seconds"],
         "aux_loss_before": attack["attack"]["aux_loss_before"], "aux_loss_after": attack["attack"]["aux_loss_after"],
-        "by_guidance": {k: {"before": before[k], "after": after[k]} for k in ("g1", "g3")},
+        "by_guidance": {k: {"before": before[k], "after": after[k]} for k in map(guidance_key, guidance_scales(s))},
         "model_dir": unlearn.get("dir") if unlearn else None, "attacked_dir": attack["attacked_dir"],
     }
 
@@ -46,14 +47,14 @@ def build_results(s: BenchSettings, specs: list[MethodSpec], results: dict[str, 
                                           pretrain_seconds)
     oracle = models[ORACLE]
     for m in models.values():
-        for key in ("g1", "g3"):
+        for key in map(guidance_key, guidance_scales(s)):
             ref = oracle["by_guidance"][key]["after"]["forget_acc"]
             m["by_guidance"][key]["recovery_vs_oracle"] = m["by_guidance"][key]["after"]["forget_acc"] - ref
         m["recovery_vs_oracle"] = m["by_guidance"][f"g{s.guidance:g}"]["recovery_vs_oracle"]
     clf_metrics = read_json(Path(classifier_dir) / "metrics.json")
     first = models[ORIGINAL]["by_guidance"]["g1"]["before"]
     return {
-        "config": s.as_dict(), "num_classes": results[f"attack {ORIGINAL}"]["num_classes"], "methods": models,
+        "config": to_dict(s), "num_classes": results[f"attack {ORIGINAL}"]["num_classes"], "methods": models,
         "sample_counts": {"n_per_class": s.n_per_class, "n_forget": first["n_forget"],
                           "n_retained": first["n_retained"], "n_real_retained": first["n_real_retained"],
                           "curve_n": s.curve_n, "eval_steps": s.eval_steps},
@@ -64,6 +65,40 @@ def build_results(s: BenchSettings, specs: list[MethodSpec], results: dict[str, 
     }
 
 
+CSV_COLUMNS = ["model", "method", "guidance_scale", "when", "forget_acc", "forget_acc_ci_low", "forget_acc_ci_high",
+               "retained_class_acc", "fd_retained", "n_forget", "n_retained", "recovery_vs_oracle"]
+
+
+def results_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model × guidance × before/after the attack: the tidy form of results.json's numbers."""
+    rows = []
+    for label, m in payload["methods"].items():
+        for key, by in m["by_guidance"].items():
+            for when in ("before", "after"):
+                e = by[when]
+                rows.append({"model": label, "method": m["method"], "guidance_scale": float(key[1:]), "when": when,
+                             "forget_acc": e["forget_acc"], "forget_acc_ci_low": e["forget_acc_ci"][0],
+                             "forget_acc_ci_high": e["forget_acc_ci"][1], "retained_class_acc": e["retained_class_acc"],
+                             "fd_retained": e["fd_retained"], "n_forget": e["n_forget"], "n_retained": e["n_retained"],
+                             "recovery_vs_oracle": by["recovery_vs_oracle"] if when == "after" else ""})
+    return rows
+
+
+def write_results_csv(path: Path, payload: dict[str, Any]) -> Path:
+    """results.csv for pandas, R or a spreadsheet; floats are written in full (repr), so they read back equal."""
+    import csv
+    import io
+
+    from privgen.runs import atomic_write_text
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(results_rows(payload))
+    atomic_write_text(path, buf.getvalue())
+    return path
+
+
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.0f}%"
 
@@ -71,49 +106,44 @@ def _pct(v: float | None) -> str:
 def results_table(payload: dict[str, Any]) -> str:
     s = payload["config"]
     g = f"g{s['guidance']:g}"
+    keys = list(next(iter(payload["methods"].values()))["by_guidance"])
     rows = []
     for label, m in payload["methods"].items():
-        b1, b3 = (m["by_guidance"][k] for k in ("g1", "g3"))
-        ci = m["by_guidance"][g]["after"]["forget_acc_ci"]
+        accs = []
+        for k in keys:
+            b = m["by_guidance"][k]
+            ci = b["after"]["forget_acc_ci"]
+            band = f" [{_pct(ci[0])}, {_pct(ci[1])}]" if k == g else ""
+            accs.append(f"{_pct(b['before']['forget_acc'])} → {_pct(b['after']['forget_acc'])}{band}")
         rows.append([
             label,
             "-" if m["unlearn_seconds"] is None else f"{m['unlearn_seconds']:.3g} ({100 * m['unlearn_fraction_of_pretrain']:.1f}%)",
-            f"{_pct(b1['before']['forget_acc'])} → {_pct(b1['after']['forget_acc'])}",
-            f"{_pct(b3['before']['forget_acc'])} → {_pct(b3['after']['forget_acc'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
+            *accs,
             f"{100 * m['recovery_vs_oracle']:+.0f} pts",
             f"{m['fd_retained']:.2f} → {m['fd_retained_after_attack']:.2f}",
             f"{m['attack_seconds']:.0f}",
         ])
-    return markdown_table(["model", "unlearn s (of pretrain)", "forget acc g1: before → after",
-                           "forget acc g3: before → after [95% CI after]", f"recovery vs oracle ({g})",
+    heads = [f"forget acc {k}: before → after" + (" [95% CI after]" if k == g else "") for k in keys]
+    return markdown_table(["model", "unlearn s (of pretrain)", *heads, f"recovery vs oracle ({g})",
                            f"FD retained ({g}): before → after", "attack s"], rows)
 
 
 def plot_curves(payload: dict[str, Any], path: Path) -> None:
-    import io
+    """relearn_curves.png: every model's curve with its 95% Wilson band (curve_n samples per point), the
+    retrain oracle dashed; the same plot as `attack relearn --probe-every` draws for one model."""
+    from privgen.eval.intervals import wilson
+    from privgen.report import save_rate_curves
 
-    import matplotlib.pyplot as plt
-
-    from privgen.runs import atomic_write_bytes
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    s, n = payload["config"], payload["sample_counts"]["curve_n"]
+    series = {}
     for label, m in payload["methods"].items():
         steps, acc = zip(*m["relearn_curve"])
-        style = {"linestyle": "--", "color": "black"} if label == ORACLE else {}
-        ax.plot(steps, [100 * a for a in acc], marker="o", markersize=3, label=label, **style)
-    s = payload["config"]
-    ax.set_xlabel(f"attack steps (aux: {s['aux']}, lr {s['attack_lr']:g}, batch {s['attack_batch']})")
-    ax.set_ylabel(f"forget accuracy at guidance {s['guidance']:g} (%)")
-    ax.set_title(f"DiMRA relearning curves, class {s['forget']} forgotten ({payload['sample_counts']['curve_n']} samples/point)",
-                 fontsize=9)
-    ax.set_ylim(-2, 102)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+        series[label] = (steps, acc, [wilson(round(a * n), n) for a in acc])
+    save_rate_curves(series, path,
+                     xlabel=f"attack steps (aux: {s['aux']}, lr {s['attack_lr']:g}, batch {s['attack_batch']})",
+                     ylabel=f"forget accuracy at guidance {s['guidance']:g} (%)",
+                     title=f"DiMRA relearning curves, class {s['forget']} forgotten ({n} samples/point, 95% Wilson bands)",
+                     styles={ORACLE: {"linestyle": "--", "color": "black"}})
 
 
 def save_grids(out: Path, payload: dict[str, Any]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from privgen.cache import cache_path
 from privgen.checks import resolve_device
 from privgen.diffusion.model import get_recipe
 from privgen.runs import RunDir, atomic_write_json, read_json
+from privgen.serial import to_dict
+from privgen.unlearn.report import grid_classes  # noqa: F401  (the rows of every before/after grid)
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,9 @@ class MethodSpec:
     options: tuple[tuple[str, str], ...] = ()
 
     def options_dict(self) -> dict[str, Any]:
-        from dataclasses import fields
+        from privgen.unlearn.registry import coerce_options
 
-        from privgen.unlearn import get_method
-
-        types = {f.name: f.type for f in fields(get_method(self.method).Options)}
-        conv = {"float": float, "int": int}
-        return {k: conv.get(str(types.get(k)), str)(v) for k, v in self.options}
+        return coerce_options(self.method, self.options, flag=f"--methods {self.label}:")
 
 
 @dataclass(frozen=True)
@@ -60,8 +58,17 @@ class BenchSettings:
     guidance: float
     device: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+DEFAULT_SCALES = (1.0, 3.0)
+
+
+def guidance_scales(s: BenchSettings) -> tuple[float, ...]:
+    """Every model is evaluated at guidance 1 and 3, and at the headline scale when it is another one."""
+    return tuple(sorted({*DEFAULT_SCALES, float(s.guidance)}))
+
+
+def guidance_key(scale: float) -> str:
+    return f"g{scale:g}"
 
 
 def digest(obj: Any) -> str:
@@ -86,7 +93,7 @@ def resolved_unlearning(s: BenchSettings, spec: MethodSpec) -> dict[str, Any]:
 
     impl = build_method(spec.method, spec.options_dict())
     steps, lr = run_budget(impl, get_recipe(s.recipe), s.unlearn_steps if impl.finetunes else None, s.unlearn_lr)
-    return {"method": spec.method, "options": asdict(impl.opt), "steps": steps, "lr": lr}
+    return {"method": spec.method, "options": to_dict(impl.opt), "steps": steps, "lr": lr}
 
 
 def unlearned_dir(s: BenchSettings, spec: MethodSpec) -> Path:
@@ -97,11 +104,6 @@ def unlearned_dir(s: BenchSettings, spec: MethodSpec) -> Path:
 
 
 GRID_COLUMNS = 8
-
-
-def grid_classes(forget: int, num_classes: int) -> list[int]:
-    """The forgotten class and the two classes after it: the rows of every before/after grid."""
-    return [forget] + [(forget + i) % num_classes for i in (1, 2)]
 
 
 def _finished(path: Path) -> bool:
@@ -150,16 +152,18 @@ def _model_key(model_dir: Path) -> str:
 
 def cached_evaluation(model, model_dir: Path, s: BenchSettings, clf, real, clf_key: str
                       ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """evaluate_forgetting at guidance 1 and 3, cached as metrics.json + images.npz under the cache's evals/."""
+    """evaluate_forgetting at guidance 1, 3 (and the headline scale), cached as metrics.json + images.npz under the cache's evals/."""
     from privgen.unlearn.evaluate import evaluate_forgetting
 
+    scales = guidance_scales(s)
     key = digest({"model": _model_key(model_dir), "forget": s.forget, "n": s.n_per_class, "steps": s.eval_steps,
-                  "seed": s.seed, "classifier": clf_key, "v": 1})
+                  "seed": s.seed, "classifier": clf_key, "v": 1,
+                  **({"scales": scales} if scales != DEFAULT_SCALES else {})})  # old entries stay valid
     path = cache_path("evals", key)
     if (path / "metrics.json").exists():
         with np.load(path / "images.npz", allow_pickle=False) as z:
             return read_json(path / "metrics.json"), {k: z[k] for k in z.files}
-    metrics, images = evaluate_forgetting(model, clf, real, s.n_per_class, (1.0, 3.0), s.eval_steps, s.seed)
+    metrics, images = evaluate_forgetting(model, clf, real, s.n_per_class, scales, s.eval_steps, s.seed)
     path.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path / "images.npz", **images)
     atomic_write_json(path / "metrics.json", metrics)  # written last: marks the entry complete
@@ -177,14 +181,17 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     from privgen.attacks import AuxRequest, build_aux, relearn
     from privgen.attacks.aux import aux_version_key
     from privgen.attacks.relearn import aux_loss
+    from privgen.diffusion.model import apply_threads
     from privgen.diffusion.store import load_model, model_split, save_unet
     from privgen.eval import load_classifier
-    from privgen.unlearn.evaluate import RealFeatures, forget_accuracy
+    from privgen.attacks.probe import ForgetProbe
+    from privgen.unlearn.evaluate import RealFeatures
 
     dev = resolve_device(s.device)
     clf, _ = load_classifier(classifier_dir, dev)
     clf_key = digest(read_json(Path(classifier_dir) / "config.json"))
     model = load_model(model_dir, dev)
+    apply_threads(model.recipe, dev)  # as the command that starts this task would (load_model leaves threads alone)
     real = RealFeatures.of(clf, model_split(model).test, s.forget)
     before, img_before = cached_evaluation(model, Path(model_dir), s, clf, real, clf_key)
 
@@ -198,22 +205,19 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
         aux = build_aux(s.aux, AuxRequest(model, seed=s.seed, deleted_class=s.forget, classifier=clf))
         run = RunDir.create(att_dir, "diffusion", {**model.config, "attack": {**attack_key, "label": label,
                                                                                "n_aux": len(aux)}}, overwrite=True)
-        curve = [[0, forget_accuracy(model.unet, model, clf, s.forget, s.curve_n, s.guidance, s.eval_steps, s.seed)]]
+        # The same probe as `privgen attack relearn --probe-every` (timed apart so attack_seconds is the attack).
+        probe = ForgetProbe(model, clf, s.forget, s.curve_n, s.guidance, s.eval_steps, s.seed)
+        probe(0, model.unet)
+        initial_probe = probe.seconds  # before the attack starts: never part of its time
         loss0 = aux_loss(model.unet, aux, model.null_class)
-
-        probe_seconds = [0.0]  # the curve's probes run inside the attack; timed apart so attack_seconds is the attack
-
-        def probe(step: int, unet) -> None:
-            t0 = time.perf_counter()
-            curve.append([step, forget_accuracy(unet, model, clf, s.forget, s.curve_n, s.guidance, s.eval_steps,
-                                                s.seed)])
-            probe_seconds[0] += time.perf_counter() - t0
         start = time.perf_counter()
-        state = relearn(model, aux, s.attack_steps, s.attack_lr, s.attack_batch, s.seed, every, probe, quiet)
-        seconds = time.perf_counter() - start - probe_seconds[0]
+        state = relearn(model, aux, steps=s.attack_steps, lr=s.attack_lr, batch_size=s.attack_batch, seed=s.seed,
+                        checkpoint_every=every, on_checkpoint=probe, quiet=quiet)
+        probe_seconds = probe.seconds - initial_probe
+        seconds = time.perf_counter() - start - probe_seconds
         save_unet(state.unet, run)
-        run.write_metrics({"attack_seconds": round(seconds, 2), "probe_seconds": round(probe_seconds[0], 2),
-                           "relearn_curve": curve, "aux_loss_before": loss0,
+        run.write_metrics({"attack_seconds": round(seconds, 2), "probe_seconds": round(probe_seconds, 2),
+                           "relearn_curve": probe.curve(), "aux_loss_before": loss0,
                            "aux_loss_after": aux_loss(state.unet, aux, model.null_class),
                            "n_aux": len(aux), "aux_description": aux.description})
     att = RunDir.open(att_dir, "diffusion").metrics

@@ -1,15 +1,17 @@
-"""`privgen bench ...`: performance benchmarks."""
+"""`privgen bench ...`: the performance benchmark (diffusion) and the research benchmarks (unlearning; VFL)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from privgen.commands.options import Device, Quiet, Seed
+from privgen.commands.options import Alias, Device, Quiet, Seed, renamed
 from privgen.errors import UserError
 
-app = typer.Typer(help="Performance benchmarks.", no_args_is_help=True)
+app = typer.Typer(help="Benchmarks: performance (diffusion) and research benchmarks that write a report "
+                       "(unlearning methods under the DiMRA attack; VFL models).", no_args_is_help=True)
 
 
 @app.command("diffusion")
@@ -25,7 +27,7 @@ def diffusion(out: Path = typer.Option(..., "--out", help="Output directory for 
     from privgen.bench.diffusion import run_benchmark
     from privgen.diffusion.model import get_recipe
     from privgen.runs import atomic_write_json
-    from privgen.seeding import resolve_device
+    from privgen.checks import resolve_device
 
     get_recipe(recipe)
     dev = resolve_device(device)
@@ -47,7 +49,7 @@ def diffusion(out: Path = typer.Option(..., "--out", help="Output directory for 
 
 
 @app.command("unlearning")
-def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (results.json, report.md, PNGs)."),
+def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (results.json, results.csv, report.md, PNGs)."),
                data: str = typer.Option("mnist5k", "--data", help="Image dataset (privgen data list) or a path."),
                forget: str = typer.Option("3", "--forget", help="Class to forget (id or name)."),
                methods: str = typer.Option("all", "--methods",
@@ -59,24 +61,38 @@ def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (re
                unlearn_lr: float = typer.Option(None, "--unlearn-lr", help="Unlearning learning rate (default: the runner's)."),
                attack_steps: int = typer.Option(1000, "--attack-steps", help="DiMRA fine-tuning steps (same for every model)."),
                attack_lr: float = typer.Option(1e-4, "--attack-lr", help="DiMRA learning rate."),
-               attack_batch: int = typer.Option(64, "--attack-batch", help="DiMRA batch size."),
+               attack_batch_size: Optional[int] = typer.Option(None, "--attack-batch-size",
+                                                               help="DiMRA batch size (default 64)."),
                curve_points: int = typer.Option(5, "--curve-points", help="Points on each relearning curve."),
                n_per_class: int = typer.Option(50, "--n-per-class", help="Generated images per class per evaluation."),
-               curve_n: int = typer.Option(50, "--curve-n", help="Samples of the forgotten class per curve point."),
-               eval_steps: int = typer.Option(25, "--eval-steps", help="DDIM steps for every evaluation."),
-               guidance: float = typer.Option(3.0, "--guidance", help="Guidance of the headline numbers and curves (1 or 3); both are evaluated."),
+               curve_n_per_class: Optional[int] = typer.Option(None, "--curve-n-per-class",
+                                                               help="Samples of the forgotten class per curve point (default 50)."),
+               num_inference_steps: Optional[int] = typer.Option(None, "--num-inference-steps",
+                                                                 help="DDIM steps for every evaluation (default 25)."),
+               guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale",
+                                                              help="Guidance of the headline numbers and curves, any "
+                                                                   "positive scale (default 3); 1 and 3 are always evaluated too."),
                workers: int = typer.Option(2, "--workers", help="Worker processes (1 torch thread each)."),
-               seed: int = Seed, device: str = typer.Option("cpu", "--device", help="cpu or cuda[:N]."),
+               seed: int = Seed, device: str = Device,
                overwrite: bool = typer.Option(False, "--overwrite", help="Replace results of different options at --out."),
-               quiet: bool = Quiet) -> None:
+               quiet: bool = Quiet,
+               attack_batch_old: Optional[int] = Alias("--attack-batch", "--attack-batch-size"),
+               curve_n_old: Optional[int] = Alias("--curve-n", "--curve-n-per-class"),
+               eval_steps_old: Optional[int] = Alias("--eval-steps", "--num-inference-steps"),
+               guidance_old: Optional[float] = Alias("--guidance", "--guidance-scale")) -> None:
     """Unlearn one class with every method, attack every model (and the oracle) with DiMRA, report."""
     from privgen.bench.unlearning import run_benchmark
     from privgen.bench.unlearning_tasks import BenchSettings
+    from privgen.checks import resolve_device
 
     s = BenchSettings(data=data, forget=forget, seed=seed, recipe=recipe, aux=aux, unlearn_steps=unlearn_steps,
-                      unlearn_lr=unlearn_lr, attack_steps=attack_steps, attack_lr=attack_lr, attack_batch=attack_batch,
-                      curve_points=curve_points, n_per_class=n_per_class, curve_n=curve_n, eval_steps=eval_steps,
-                      guidance=guidance, device=device)
+                      unlearn_lr=unlearn_lr, attack_steps=attack_steps, attack_lr=attack_lr,
+                      attack_batch=renamed("--attack-batch-size", attack_batch_size, "--attack-batch", attack_batch_old, 64),
+                      curve_points=curve_points, n_per_class=n_per_class,
+                      curve_n=renamed("--curve-n-per-class", curve_n_per_class, "--curve-n", curve_n_old, 50),
+                      eval_steps=renamed("--num-inference-steps", num_inference_steps, "--eval-steps", eval_steps_old, 25),
+                      guidance=renamed("--guidance-scale", guidance_scale, "--guidance", guidance_old, 3.0),
+                      device=str(resolve_device(device)))  # "auto" resolved: the settings record the real device
     run = run_benchmark(s, methods, out, workers, overwrite, quiet)
     print((run.path / "report.md").read_text().split("\n## ")[0])
-    print(f"wrote {run.path / 'results.json'} and {run.path / 'report.md'}")
+    print(f"wrote {run.path / 'results.json'}, {run.path / 'results.csv'} and {run.path / 'report.md'}")

@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from privgen.commands.options import ImageSize, Seed
+from privgen import checks
+from privgen.commands.options import Alias, Seed, renamed
 from privgen.data import REGISTRY, load_images
 from privgen.errors import UserError
 from privgen.report import save_image_grid
@@ -43,12 +44,12 @@ def describe(ds: object) -> dict[str, str | int]:
 @app.command("show")
 def show(name: str = typer.Argument(..., help="Embedded dataset name or path to image data."),
          out: Path = typer.Option(..., "--out", help="PNG file to write."),
-         per_class: int = typer.Option(10, "--per-class", help="Images per row."),
+         n_per_class: int = typer.Option(None, "--n-per-class", help="Images per class, one row each (default 10)."),
          image_size: int = typer.Option(None, "--image-size", help="Resize to this square size first."),
-         seed: int = Seed) -> None:
+         seed: int = Seed, per_class_old: int = Alias("--per-class", "--n-per-class")) -> None:
     """Write an image grid, one row per class."""
-    if per_class <= 0:
-        raise UserError(f"--per-class must be positive, got {per_class}")
+    per_class = checks.positive_int("--n-per-class", renamed("--n-per-class", n_per_class, "--per-class",
+                                                             per_class_old, 10))
     if out.suffix.lower() != ".png":
         raise UserError(f"--out {out} must end in .png")
     ds = load_images(name, image_size)

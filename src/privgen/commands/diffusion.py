@@ -7,10 +7,12 @@ from typing import Optional
 
 import typer
 
-from privgen.commands.options import Data, Device, Overwrite, Quiet, Seed, SplitSeed
+from privgen.commands.options import Alias, Data, Device, Overwrite, Quiet, Seed, SplitSeed, renamed
 from privgen.errors import UserError
 
 app = typer.Typer(help="Class-conditional diffusion models (train, sample).", no_args_is_help=True)
+
+SAMPLE_SUFFIXES = (".png", ".npz")
 
 
 def parse_classes(text: str) -> list[str]:
@@ -25,45 +27,83 @@ def train(data: str = Data,
           image_size: Optional[int] = typer.Option(None, "--image-size", help="Image size (default: the recipe's)."),
           recipe: str = typer.Option("cpu16", "--recipe", help="Named recipe: cpu16 (default CPU), gpu28, demo16, tiny8."),
           steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (default: the recipe's)."),
+          batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per step (default: the recipe's)."),
           seed: int = Seed, split_seed: int = SplitSeed,
           out: Path = typer.Option(..., "--out", help="Run directory; an unfinished run there is resumed."),
           device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
-    """Pretrain on the training split; resumes from the last checkpoint in --out."""
-    from privgen.checks import resolve_device
+    """Pretrain on the training split; resumes from the last checkpoint in --out.
+
+    Writes log.jsonl (losses), loss.png, a sample grid per checkpoint (samples/) and report.md.
+    """
+    from privgen.checks import optional_positive_int, resolve_device
     from privgen.diffusion.trainer import train as train_run
 
     resolve_device(device)
+    optional_positive_int("--batch-size", batch_size)
     run = train_run(data, out, recipe, image_size=image_size, steps=steps, seed=seed, split_seed=split_seed,
-                    device=device, overwrite=overwrite, quiet=quiet)
+                    device=device, overwrite=overwrite, quiet=quiet, batch_size=batch_size)
     m = run.metrics
     loss = m.get("final_loss_mean_last100")
     print(f"trained {m['steps']} steps ({m['train_seconds']:.0f} s this session, loss "
-          f"{'-' if loss is None else format(loss, '.4f')}); wrote {run.path} (diffusers folder: {run.path / 'unet'})")
+          f"{'-' if loss is None else format(loss, '.4f')}); wrote {run.path} (report: {run.path / 'report.md'})")
 
 
 @app.command("sample")
 def sample(model: Path = typer.Option(..., "--model", help="A trained diffusion run directory."),
            classes: str = typer.Option("0,1,2,3,4,5,6,7,8,9", "--classes", help="Comma-separated class ids or names."),
-           n: int = typer.Option(16, "--n", help="Images per class (one row per class)."),
+           n_per_class: Optional[int] = typer.Option(None, "--n-per-class",
+                                                     help="Images per class, one row per class (default 16)."),
            guidance_scale: float = typer.Option(3.0, "--guidance-scale", help="CFG scale s >= 0 (1 = conditional only)."),
-           steps: int = typer.Option(50, "--steps", help="DDIM steps."),
-           seed: int = Seed, out: Path = typer.Option(..., "--out", help="Output PNG grid."),
-           device: str = Device, quiet: bool = Quiet) -> None:
-    """Sample a grid with classifier-free guidance: one row per class."""
+           num_inference_steps: Optional[int] = typer.Option(None, "--num-inference-steps",
+                                                             help="DDIM sampling steps (default 50)."),
+           seed: int = Seed,
+           out: Path = typer.Option(..., "--out", help="Output: a .png grid, or an .npz with x (N, C, H, W in [-1, 1]) "
+                                                       "and y (class ids) plus a .png grid beside it."),
+           device: str = Device, quiet: bool = Quiet,
+           n_old: Optional[int] = Alias("--n", "--n-per-class"),
+           steps_old: Optional[int] = Alias("--steps", "--num-inference-steps")) -> None:
+    """Sample with classifier-free guidance: one row per class."""
+    from privgen.diffusion.model import apply_threads
     from privgen.diffusion.sampler import check_sampling_args, sample as sample_fn
     from privgen.diffusion.store import load_model
     from privgen.report import save_image_grid
-    from privgen.seeding import resolve_device
+    from privgen.checks import resolve_device
 
+    n = renamed("--n-per-class", n_per_class, "--n", n_old, 16)
+    steps = renamed("--num-inference-steps", num_inference_steps, "--steps", steps_old, 50)
     names = parse_classes(classes)
     check_sampling_args(guidance_scale, steps, n)
-    if out.suffix.lower() != ".png":
-        raise UserError(f"--out {out} must be a .png file")
+    if out.suffix.lower() not in SAMPLE_SUFFIXES:
+        raise UserError(f"--out {out} must be a .png grid or an .npz of arrays")
     if out.is_dir():
-        raise UserError(f"--out {out} is a directory; give a .png file name")
-    m = load_model(model, resolve_device(device))
+        raise UserError(f"--out {out} is a directory; give a .png or .npz file name")
+    dev = resolve_device(device)
+    m = load_model(model, dev)
+    apply_threads(m.recipe, dev)
     ids = [m.class_id(c) for c in names]
     images = sample_fn(m, ids, n, guidance_scale, steps, seed, quiet=quiet)
     rows = [images[c].numpy() for c in ids]
-    save_image_grid(rows, out, [m.class_names[c] for c in ids], title=f"guidance {guidance_scale}, {steps} DDIM steps")
+    title = f"guidance {guidance_scale}, {steps} DDIM steps"
+    if out.suffix.lower() == ".npz":
+        png = write_arrays(rows, ids, out, [m.class_names[c] for c in ids], title)
+        print(f"wrote {out} ({len(ids)} classes x {n} images) and {png}")
+        return
+    save_image_grid(rows, out, [m.class_names[c] for c in ids], title=title)
     print(f"wrote {out} ({len(ids)} classes x {n} images)")
+
+
+def write_arrays(rows: list, ids: list[int], out: Path, names: list[str], title: str) -> Path:
+    """x (N, C, H, W) float32 in [-1, 1] and y (N,) class ids, as `vfl generate` writes images; a grid beside."""
+    import io
+
+    import numpy as np
+
+    from privgen.report import save_image_grid
+    from privgen.runs import atomic_write_bytes
+
+    x = np.concatenate(rows).astype(np.float32)
+    y = np.repeat(np.asarray(ids, dtype=np.int64), [len(r) for r in rows])
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=x, y=y)
+    atomic_write_bytes(out, buf.getvalue())
+    return save_image_grid(rows, out.with_suffix(".png"), names, title=title)

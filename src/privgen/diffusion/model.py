@@ -6,7 +6,7 @@ row is the null class that classifier-free guidance uses as "no condition".
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from diffusers import UNet2DModel
@@ -38,15 +38,16 @@ class Recipe:
     threads: int = 0                 # CPU threads for torch (0 = torch's default)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        return d
+        """`privgen.serial.to_dict` (the one serialisation of options), kept as a method for callers."""
+        from privgen.serial import to_dict
+
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Recipe":
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        known["channels"] = tuple(known.get("channels", (32, 64, 64)))
-        return cls(**known)
+        from privgen.serial import from_dict
+
+        return from_dict(cls, {"channels": (32, 64, 64), **d}, tuples=("channels",))
 
 
 # Named recipes. `cpu16` is the default for the 2-core reference CPU (docs/diffusion.md has the numbers).

@@ -17,8 +17,8 @@ from privgen.progress import progress
 def check_sampling_args(guidance_scale: float, steps: int, n: int) -> None:
     """Guidance finite and >= 0 (a NaN scale gives a blank grid), 1..1000 DDIM steps, n >= 1."""
     checks.finite_nonnegative("--guidance-scale (1 = purely conditional, 3 = usual)", guidance_scale)
-    checks.ddim_steps("--steps (DDIM steps)", steps)
-    checks.positive_int("--n (images per class)", n)
+    checks.ddim_steps("--num-inference-steps (DDIM steps)", steps)
+    checks.positive_int("--n-per-class (images per class)", n)
 
 
 @torch.inference_mode()

@@ -12,7 +12,7 @@ BETA_START, BETA_END = 1e-4, 0.02
 
 
 def training_scheduler() -> DDPMScheduler:
-    """T = 1000, linear beta 1e-4 -> 0.02, epsilon prediction (DESIGN section 5)."""
+    """T = 1000, linear beta 1e-4 -> 0.02, epsilon prediction: the DDPM paper's schedule, which the unlearning papers build on."""
     return DDPMScheduler(num_train_timesteps=TRAIN_TIMESTEPS, beta_schedule="linear", beta_start=BETA_START,
                          beta_end=BETA_END, prediction_type="epsilon", clip_sample=True)
 

@@ -3,6 +3,7 @@
 Layout of a finished training run ``DIR``:
   config.json                 options, recipe, classes (privgen)
   unet/                       EMA weights as a plain diffusers folder: ``UNet2DModel.from_pretrained(DIR/unet)``
+  scheduler/                  the DDIM sampler's config: ``DDIMScheduler.from_pretrained(DIR, subfolder="scheduler")``
   checkpoint.safetensors      raw weights, EMA, optimizer, step and RNG states (for resuming / fine-tuning)
   metrics.json, log.jsonl     written by the trainer; metrics.json marks the run finished
 """
@@ -19,14 +20,16 @@ from typing import Any
 import torch
 from diffusers import UNet2DModel
 
-from privgen.diffusion.model import Recipe, apply_threads, build_unet
+from privgen.diffusion.model import Recipe, build_unet
+from privgen.diffusion.schedule import sampling_scheduler
 from privgen.data.splits import resolve_class
 from privgen import checks
 from privgen.errors import UserError
-from privgen.runs import RunDir, load_state_into, read_json, record_checksum
+from privgen.runs import RunDir, atomic_write_text, load_state_into, read_json, record_checksum
 
 KIND = "diffusion"
 UNET_DIR = "unet"
+SCHEDULER_DIR = "scheduler"
 UNET_WEIGHTS = "diffusion_pytorch_model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -118,11 +121,23 @@ def save_unet(unet: UNet2DModel, run: RunDir) -> Path:
             shutil.rmtree(tmp)
     if old.exists():
         shutil.rmtree(old)
+    save_scheduler(run)
+    return path
+
+
+def save_scheduler(run: RunDir) -> Path:
+    """The DDIM sampler privgen uses, as diffusers' scheduler_config.json beside unet/, so plain diffusers
+    samples the model with the same schedule (the number of steps is chosen at sampling time)."""
+    path = run.file(SCHEDULER_DIR) / "scheduler_config.json"
+    atomic_write_text(path, sampling_scheduler(1).to_json_string())
     return path
 
 
 def load_model(path: Path | str, device: str | torch.device = "cpu", weights: str = "ema") -> DiffusionModel:
     """Load a finished diffusion run for sampling; every mismatch is a one-line UserError.
+
+    It leaves torch's thread count alone: a library call must not change the process's settings as a side
+    effect; commands set it where they start (`privgen.diffusion.model.apply_threads`).
 
     ``weights="ema"`` (default) loads the diffusers folder; ``"raw"`` the un-averaged training weights from
     the checkpoint (e.g. to compare with EMA, or to fine-tune from them)."""
@@ -132,7 +147,6 @@ def load_model(path: Path | str, device: str | torch.device = "cpu", weights: st
         from privgen.diffusion.checkpoint import load_module_section
 
         load_module_section(model.unet, run.file(CHECKPOINT), "model")
-        apply_threads(model.recipe, torch.device(device))
         model.unet.to(device).eval().requires_grad_(False)
         return model
     if weights != "ema":
@@ -150,7 +164,6 @@ def load_model(path: Path | str, device: str | torch.device = "cpu", weights: st
         raise UserError(f"{folder}/config.json disagrees with {run.path}/config.json on {', '.join(diff)}; "
                         "the model directory is corrupted or mixed from two runs")
     load_state_into(model.unet, weights)
-    apply_threads(model.recipe, torch.device(device))
     model.unet.to(device).eval().requires_grad_(False)
     return model
 
@@ -159,7 +172,6 @@ def describe_model(path: Path | str, device: str | torch.device = "cpu") -> Diff
     """The model's config (recipe, classes, data) with freshly initialised weights; the run may be unfinished."""
     run = RunDir.open(path, KIND, require_finished=False)
     model = model_from_config(run.config, run.path)
-    apply_threads(model.recipe, torch.device(device))
     model.unet.to(device)
     return model
 

@@ -20,12 +20,18 @@ from privgen.diffusion.ema import ema_decay, ema_update
 from privgen.diffusion.loss import denoising_loss
 from privgen.diffusion.model import Recipe, apply_threads, get_recipe
 from privgen.diffusion.schedule import learning_rate, training_scheduler
+from privgen.diffusion.preview import save_preview, with_weights
 from privgen.diffusion.store import CHECKPOINT, KIND, DiffusionModel, new_model, save_unet
 from privgen import checks
 from privgen.errors import UserError
 from privgen.progress import progress
+from privgen.report import save_loss_plot, write_run_report
+from privgen.runlog import LossLog, log_interval
 from privgen.runs import RunDir, verify_checksum
-from privgen.seeding import resolve_device, seed_everything
+from privgen.checks import resolve_device
+from privgen.seeding import seed_everything
+
+SAMPLES = "samples"  # a sample grid per checkpoint: samples/step-000250.png
 
 # loss_fn(unet, x, y, scheduler, generator) -> scalar; the default is the pretraining loss.
 LossFn = Callable[[UNet2DModel, torch.Tensor, torch.Tensor, DDPMScheduler, torch.Generator], torch.Tensor]
@@ -52,17 +58,21 @@ def init_state(unet: UNet2DModel, recipe: Recipe, seed: int) -> TrainState:
 
 def fit(state: TrainState, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, total_steps: int, null_class: int,
         loss_fn: LossFn | None = None, on_checkpoint: Callable[[TrainState], None] | None = None,
-        quiet: bool = False) -> TrainState:
-    """Train from state.step up to total_steps; batches are drawn with replacement from (x, y)."""
+        quiet: bool = False, on_step: Callable[[int, dict[str, float]], None] | None = None,
+        desc: str = "diffusion train") -> TrainState:
+    """Train from state.step up to total_steps; batches are drawn with replacement from (x, y).
+
+    `on_step(step, {"loss", "lr"})` sees every step's numbers (for log.jsonl); it must not train or draw."""
     sched = training_scheduler()
     if loss_fn is None:
         def loss_fn(unet, xb, yb, s, g):  # noqa: E306
             return denoising_loss(unet, xb, yb, s, g, recipe.p_uncond, null_class)
-    bar = progress(total=total_steps, desc="diffusion train", quiet=quiet)
+    bar = progress(total=total_steps, desc=desc, quiet=quiet)
     bar.update(state.step)
     while state.step < total_steps:
+        lr = learning_rate(state.step, recipe.lr, recipe.warmup_steps, total_steps, recipe.final_lr_fraction)
         for group in state.opt.param_groups:
-            group["lr"] = learning_rate(state.step, recipe.lr, recipe.warmup_steps, total_steps, recipe.final_lr_fraction)
+            group["lr"] = lr
         idx = torch.randint(0, len(x), (recipe.batch_size,), generator=state.generator)
         loss = loss_fn(state.unet, x[idx.to(x.device)], y[idx.to(y.device)], sched, state.generator)
         check_finite_loss(loss, state.step + 1, "unet")
@@ -75,6 +85,8 @@ def fit(state: TrainState, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, tot
         state.losses.append(float(loss.detach()))
         bar.update(1)
         bar.set_postfix(loss=f"{state.losses[-1]:.4f}")
+        if on_step is not None:
+            on_step(state.step, {"loss": state.losses[-1], "lr": lr})
         if on_checkpoint is not None and (state.step % recipe.checkpoint_every == 0 or state.step == total_steps):
             on_checkpoint(state)
     bar.close()
@@ -113,7 +125,7 @@ class TrainingRun:
     seed: int
 
 
-def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str | Recipe = "cpu16",
+def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str | Recipe = "cpu16", *,
                       image_size: int | None = None, steps: int | None = None, seed: int = 0, split_seed: int = 0,
                       test_fraction: float = 0.2, device: str = "auto", overwrite: bool = False,
                       **overrides) -> TrainingRun:
@@ -145,12 +157,13 @@ def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion",
     return TrainingRun(run, model, rec, split, dev, total, seed)
 
 
-def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str | Recipe = "cpu16",
+def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str | Recipe = "cpu16", *,
           image_size: int | None = None, steps: int | None = None, seed: int = 0, split_seed: int = 0,
           test_fraction: float = 0.2, device: str = "auto", overwrite: bool = False, quiet: bool = False,
           **overrides) -> RunDir:
     """Pretrain on the training split of `data`; resumes from DIR's checkpoint when one exists."""
-    tr = open_training_run(data, out, recipe, image_size, steps, seed, split_seed, test_fraction, device, overwrite,
+    tr = open_training_run(data, out, recipe, image_size=image_size, steps=steps, seed=seed, split_seed=split_seed,
+                           test_fraction=test_fraction, device=device, overwrite=overwrite,
                            **overrides)
     run, model, rec, split, dev, total = tr.run, tr.model, tr.recipe, tr.split, tr.device, tr.total_steps
     state = init_state(model.unet.to(dev), rec, seed)
@@ -164,15 +177,23 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
     x, y = split.train.tensors()
     x, y = x.to(dev), y.to(dev)
     start_step, t0 = state.step, time.perf_counter()
+    losses = LossLog(run, log_interval(total))
+    preview_seconds = [0.0]  # sample grids are drawn between steps; timed apart so train_seconds is training
 
     def checkpoint(s: TrainState) -> None:
         save_checkpoint(ckpt, s.unet, s.ema, s.opt, s.step, s.generator)
         recent = s.losses[-rec.checkpoint_every:]
         run.log(event="checkpoint", step=s.step, loss=sum(recent) / max(len(recent), 1),
                 seconds=round(time.perf_counter() - t0, 2))
+        t1 = time.perf_counter()
+        save_preview(with_weights(model, s.ema), run.file(SAMPLES) / f"step-{s.step:06d}.png", seed,
+                     f"step {s.step}: EMA weights, guidance 3, {rec.sample_steps} DDIM steps")
+        preview_seconds[0] += time.perf_counter() - t1
 
-    fit(state, x, y, rec, total, model.null_class, on_checkpoint=checkpoint, quiet=quiet)
-    seconds = time.perf_counter() - t0
+    fit(state, x, y, rec, total, model.null_class, on_checkpoint=checkpoint, quiet=quiet,
+        on_step=lambda step, parts: losses.add(step, {"loss": parts["loss"]}, lr=parts["lr"]))
+    losses.flush(state.step)
+    seconds = time.perf_counter() - t0 - preview_seconds[0]
     model.unet = state.ema
     save_unet(state.ema, run)
     done = state.step - start_step
@@ -183,7 +204,28 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
                        "final_loss_mean_last100": sum(tail) / len(tail) if tail else None,
                        "first_loss": state.losses[0] if state.losses else None,
                        "num_parameters": sum(p.numel() for p in state.unet.parameters()),
-                       "n_train": len(split.train), "device": str(dev)})
+                       "n_train": len(split.train), "device": str(dev),
+                       "preview_seconds": round(preview_seconds[0], 2)})
     run.log(event="finished", step=state.step, seconds=round(seconds, 2))
+    write_training_report(run)
     return run
+
+
+def write_training_report(run: RunDir) -> Path:
+    """loss.png from log.jsonl and report.md linking it, the latest sample grid and the numbers."""
+    m, cfg = run.metrics, run.config
+    save_loss_plot(run.path, title=f"diffusion train ({cfg['recipe']['name']}, {cfg['data']})")
+    grids = sorted(run.file(SAMPLES).glob("step-*.png"))
+    figures = [("Loss", "loss.png")] if run.file("loss.png").is_file() else []
+    figures += [(f"Samples at step {int(g.stem[5:])}", f"{SAMPLES}/{g.name}") for g in grids[-1:]]
+    loss = m.get("final_loss_mean_last100")
+    numbers = [["steps", m["steps"]], ["final loss (mean of the last 100 steps)", "-" if loss is None else loss],
+               ["training seconds (this session)", m["train_seconds"]], ["images per second", m["images_per_second"]],
+               ["parameters", m["num_parameters"]], ["training images", m["n_train"]], ["device", m["device"]]]
+    notes = (f"Every checkpoint's sample grid: `{SAMPLES}/`. The `unet/` and `scheduler/` folders load with plain "
+             "diffusers (`UNet2DModel.from_pretrained(run, subfolder=\"unet\")`, "
+             "`DDIMScheduler.from_pretrained(run, subfolder=\"scheduler\")`).")
+    return write_run_report(run.path, f"Diffusion training: {cfg['data']}, recipe {cfg['recipe']['name']}",
+                            f"Class-conditional DDPM, {cfg['num_classes']} classes, {cfg['image_size']}x"
+                            f"{cfg['image_size']} images, seed {cfg['seed']}.", numbers, figures, notes)
 

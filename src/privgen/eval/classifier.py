@@ -6,7 +6,7 @@ the feature space for the Fréchet distance. It must therefore be accurate (>= 9
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -49,9 +49,6 @@ class EvalCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
-
-    def config_dict(self) -> dict:
-        return asdict(self.cfg)
 
 
 @torch.no_grad()

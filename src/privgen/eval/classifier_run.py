@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -11,14 +10,17 @@ from privgen.data import load_images, train_test_split
 from privgen.errors import UserError
 from privgen.eval.classifier import ClassifierConfig, EvalCNN
 from privgen.eval.train_classifier import ClassifierRecipe, train_classifier
+from privgen.report import save_loss_plot, write_run_report
+from privgen.runlog import LossLog, log_interval
 from privgen.runs import RunDir, load_state_into, save_tensors
-from privgen.seeding import resolve_device
+from privgen.checks import resolve_device
+from privgen.serial import from_dict, to_dict
 
 KIND = "classifier"
 WEIGHTS = "classifier.safetensors"
 
 
-def train_classifier_run(data: str, image_size: int, seed: int, out: Path | str, split_seed: int = 0,
+def train_classifier_run(data: str, image_size: int, seed: int, out: Path | str, *, split_seed: int = 0,
                          test_fraction: float = 0.2, recipe: ClassifierRecipe = ClassifierRecipe(),
                          device: str = "auto", overwrite: bool = False, quiet: bool = False) -> RunDir:
     """Train the evaluation classifier on the real training split and save it as a run directory."""
@@ -26,15 +28,31 @@ def train_classifier_run(data: str, image_size: int, seed: int, out: Path | str,
     ds = load_images(data, image_size)
     split = train_test_split(ds, test_fraction, split_seed)
     config = {"data": data, "image_size": image_size, "seed": seed, "split_seed": split_seed,
-              "test_fraction": test_fraction, "device": str(dev), "recipe": asdict(recipe),
+              "test_fraction": test_fraction, "device": str(dev), "recipe": to_dict(recipe),
               "class_names": list(ds.class_names)}
     run = RunDir.create(out, KIND, config, overwrite=overwrite)
-    model, metrics = train_classifier(split.train, split.test, seed, recipe, dev, quiet)
-    cfg = model.config_dict()
+    total = recipe.epochs * -(-len(split.train) // recipe.batch_size)
+    losses = LossLog(run, log_interval(total))
+    model, metrics = train_classifier(split.train, split.test, seed, recipe, dev, quiet,
+                                      on_step=lambda step, parts: losses.add(step, {"loss": parts["loss"]}, lr=parts["lr"]))
+    losses.flush(total)
     save_tensors(run.file(WEIGHTS), model.state_dict())
-    run.write_metrics({**metrics, "model": cfg})
+    run.write_metrics({**metrics, "model": to_dict(model.cfg)})
     run.log(event="finished", **metrics)
+    write_report(run)
     return run
+
+
+def write_report(run: RunDir) -> Path:
+    m, cfg = run.metrics, run.config
+    save_loss_plot(run.path, title=f"evaluation classifier ({cfg['data']}, {cfg['image_size']}x{cfg['image_size']})")
+    numbers = [["test accuracy", m["test_accuracy"]], ["test images", m["n_test"]], ["training images", m["n_train"]],
+               ["epochs", cfg["recipe"]["epochs"]], ["batch size", cfg["recipe"]["batch_size"]],
+               ["final loss", m["final_loss"]], ["training seconds", m["train_seconds"]]]
+    return write_run_report(run.path, f"Evaluation classifier: {cfg['data']}",
+                            "A small CNN trained on the real training split: its labels judge generated images, its "
+                            "penultimate layer is the feature space of the Fréchet distance.",
+                            numbers, [("Loss", "loss.png")] if run.file("loss.png").is_file() else [])
 
 
 def load_classifier(path: Path | str, device: str | torch.device = "cpu") -> tuple[EvalCNN, dict]:
@@ -43,7 +61,7 @@ def load_classifier(path: Path | str, device: str | torch.device = "cpu") -> tup
     model_cfg = run.metrics.get("model")
     if not isinstance(model_cfg, dict):
         raise UserError(f"{path}: metrics.json has no model description; train the classifier again")
-    model = EvalCNN(ClassifierConfig(**model_cfg))
+    model = EvalCNN(from_dict(ClassifierConfig, model_cfg))
     load_state_into(model, run.file(WEIGHTS))
     return model.to(device).eval(), run.config
 

@@ -6,12 +6,19 @@ privgen's evaluation classifier, not Inception, so values are comparable only wi
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 
 from privgen.errors import UserError
 
 MIN_SAMPLES = 10
+
+
+class FewSamplesWarning(UserWarning):
+    """An FD from fewer samples than feature dimensions: the covariance is singular and the value is biased
+    upward, so compare it only with FDs of the same sample count."""
 
 
 def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -48,6 +55,11 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     mu2, s2 = gaussian_stats(features_b)
     if mu1.shape != mu2.shape:
         raise ValueError(f"feature dimensions differ: {mu1.shape[0]} vs {mu2.shape[0]}")
+    n, dim = min(len(features_a), len(features_b)), mu1.shape[0]
+    if n < dim:
+        warnings.warn(f"Fréchet distance from {n} samples in {dim} feature dimensions: the covariance is singular "
+                      "and the FD biased upward; compare it only at equal sample counts (or use more samples)",
+                      FewSamplesWarning, stacklevel=2)
     return frechet_distance_from_stats(mu1, s1, mu2, s2)
 
 

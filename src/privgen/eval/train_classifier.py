@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -40,7 +41,9 @@ def random_shift(x: torch.Tensor, max_shift: float, gen: torch.Generator) -> tor
 
 
 def train_classifier(train: ImageDataset, test: ImageDataset, seed: int, recipe: ClassifierRecipe = ClassifierRecipe(),
-                     device: torch.device | str = "cpu", quiet: bool = False) -> tuple[EvalCNN, dict]:
+                     device: torch.device | str = "cpu", quiet: bool = False,
+                     on_step: Callable[[int, dict[str, float]], None] | None = None) -> tuple[EvalCNN, dict]:
+    """Cross-entropy with random shifts and one-cycle lr; `on_step(step, {"loss", "lr"})` sees every step."""
     gen = seed_everything(seed)
     cfg = ClassifierConfig(in_channels=train.shape[0], image_size=train.shape[1], num_classes=train.num_classes)
     model = EvalCNN(cfg).to(device)
@@ -50,6 +53,7 @@ def train_classifier(train: ImageDataset, test: ImageDataset, seed: int, recipe:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch)
     start = time.perf_counter()
     bar = progress(total=recipe.epochs * steps_per_epoch, desc="classifier", quiet=quiet)
+    step = 0
     for _ in range(recipe.epochs):
         model.train()
         order = torch.randperm(len(x), generator=gen)
@@ -59,8 +63,12 @@ def train_classifier(train: ImageDataset, test: ImageDataset, seed: int, recipe:
             loss = F.cross_entropy(model(xb), y[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            lr = opt.param_groups[0]["lr"]
             opt.step()
             sched.step()
+            step += 1
+            if on_step is not None:
+                on_step(step, {"loss": float(loss.detach()), "lr": lr})
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()

@@ -8,6 +8,7 @@ clipping and logging, so no method re-implements training.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -65,8 +66,9 @@ class UnlearnContext:
         return self.loss(self.unet, *self.retain_batch())
 
 
-class Method:
-    """Base class: subclasses set name/summary/Options and implement `step`."""
+class Method(ABC):
+    """Base class: subclasses set name/summary/Options and implement `step` (and `validate` when some
+    option values only make sense for a given forgotten class)."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
@@ -80,9 +82,13 @@ class Method:
     def option_names(cls) -> list[str]:
         return [f.name for f in fields(cls.Options)]
 
+    def validate(self, forget_class: int, num_classes: int) -> None:
+        """Refuse option values that cannot work for this class (a UserError), before anything is written.
+        Default: every value the Options accept works."""
+
     def prepare(self, ctx: UnlearnContext) -> None:
         """Work done once before fine-tuning (default: nothing)."""
 
+    @abstractmethod
     def step(self, ctx: UnlearnContext) -> dict[str, float]:
         """Compute this method's loss on one draw of data, call backward, return the logged parts."""
-        raise NotImplementedError

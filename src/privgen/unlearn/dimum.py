@@ -5,7 +5,7 @@ ordinary, convergent denoising losses, so the result is a minimum of a normal tr
 fine-tuning on data without c_f has no gradient that leads back to the forgotten content.
 Alternative data (`alt`): `other-class` (real images of `alt_class`), `generated` (θ0's own samples of
 `alt_class`), `noise` (uniform noise images). `alt_class` is a class id, `next` ((c_f + 1) mod C) or
-`random` (a random retained class per image). λ = 1 (DESIGN §6).
+`random` (a random retained class per image). λ = 1 (both terms are denoising losses of the same scale, so equal weight).
 
 Default `other-class` with one fixed class (`next`), chosen by measurement (docs/unlearning.md): with a
 random class per image, c_f means "any other digit", its conditional prediction stays close to the

@@ -3,7 +3,7 @@
 Inner problem: f(θ) = denoising loss on D_f where the noise is drawn from U(0, 1) instead of N(0, I), so
 c_f learns to map to a meaningless target. K inner SGD steps from θ give θ_K. Outer step on
 L(D_r) + λ·(f(θ) − f(θ_K)); to first order its gradient is ∇L(D_r) + λ·(∇f(θ) − ∇f(θ_K)), which is what
-`step` accumulates. Defaults K = 2, λ = 0.1 (DESIGN §6), inner lr = the outer lr's default 1e-4.
+`step` accumulates. Defaults K = 2, λ = 0.1 (the EraseDiff paper's values), inner lr = the outer lr's default 1e-4.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ε_θ(x_t, t, c_f) is regressed onto ε_θ0(x_t, t, ∅) − η·(ε_θ0(x_t, t, c_f) − ε_θ0(x_t, t, ∅)): the
 prediction that guides *away* from c_f. x_t comes from the model's own partial DDIM sampling under c_f,
-stopped at a random step, so training happens where the model's own trajectories go. η = 1 (DESIGN §6).
+stopped at a random step, so training happens where the model's own trajectories go. η = 1 (the ESD paper's guidance strength).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Forgetting and retained quality of one model, for one forgotten class (DESIGN §8).
+"""Forgetting and retained quality of one model, for one forgotten class.
 
 forget_acc: share of images generated under c_f that the evaluation classifier labels c_f (lower is better),
 with a 95% Wilson interval. fd_retained: Fréchet distance between images generated under the retained
@@ -13,18 +13,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import binomtest
 
 from privgen.data import ImageDataset
 from privgen.diffusion.sampler import sample_labels
 from privgen.diffusion.store import DiffusionModel
 from privgen.eval import EvalCNN, extract_features, frechet_distance, predict
-
-
-def wilson(k: int, n: int) -> list[float]:
-    """95% Wilson score interval of a proportion k/n."""
-    ci = binomtest(int(k), int(n)).proportion_ci(0.95, method="wilson")
-    return [float(ci.low), float(ci.high)]
+from privgen.eval.intervals import wilson  # noqa: F401  (re-exported: callers import it from here)
 
 
 @dataclass
@@ -69,10 +63,10 @@ def evaluate_forgetting(model: DiffusionModel, clf: EvalCNN, real: RealFeatures,
     return metrics, images
 
 
-def forget_accuracy(unet, model: DiffusionModel, clf: EvalCNN, forget_class: int, n: int, guidance: float,
-                    steps: int, seed: int = 0) -> float:
+def forget_accuracy(unet, model: DiffusionModel, clf: EvalCNN, *, forget_class: int, n: int, guidance_scale: float,
+                    num_inference_steps: int, seed: int = 0) -> float:
     """forget_acc of `unet` (e.g. a checkpoint during an attack) from n samples under c_f."""
     probe = DiffusionModel(unet, model.recipe, model.num_classes, model.class_names, model.in_channels, model.config)
     labels = torch.full((n,), forget_class, dtype=torch.long)
-    images = sample_labels(probe, labels, guidance, steps, seed).numpy()
+    images = sample_labels(probe, labels, guidance_scale, num_inference_steps, seed).numpy()
     return float((predict(clf, images) == forget_class).mean())

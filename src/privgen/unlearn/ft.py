@@ -1,7 +1,7 @@
 """FT: fine-tune on the retained data only, L(D_r).
 
 The weakest baseline: it forgets only through catastrophic forgetting of the unseen class. lr 1e-4
-(DESIGN §6, as in the SalUn/EraseDiff comparisons).
+(as in the SalUn/EraseDiff comparisons).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Unbounded gradient ascent on a denoising loss diverges (the loss has no maximum); capping the forget loss
 at `bound` stops the push once the model predicts noise badly enough for c_f, while α·L(D_r) keeps the
-other classes. Defaults: lr 1e-4, α = 1 (DESIGN §6), bound 1.0 (a per-pixel MSE of 1 is the error of
+other classes. Defaults: lr 1e-4, α = 1 (retain and forget terms weighted equally, as in NegGrad+), bound 1.0 (a per-pixel MSE of 1 is the error of
 predicting zero noise).
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
@@ -15,8 +16,10 @@ from privgen.unlearn.masks import apply_mask
 
 
 def finetune(method: Method, ctx: UnlearnContext, steps: int, lr: float, grad_clip: float = 1.0,
-             quiet: bool = False) -> list[dict[str, float]]:
-    """Run `steps` optimiser steps of `method`; returns the logged loss parts of every step.
+             quiet: bool = False, on_step: Callable[[int, dict[str, float]], None] | None = None
+             ) -> list[dict[str, float]]:
+    """Run `steps` optimiser steps of `method`; returns the logged loss parts of every step, which
+    `on_step(step, parts)` also sees as they come (for log.jsonl).
 
     With a mask, masked weights get zero gradient on every step, so AdamW (no weight decay) never moves
     them: its moment estimates stay zero there.
@@ -36,6 +39,8 @@ def finetune(method: Method, ctx: UnlearnContext, steps: int, lr: float, grad_cl
         check_finite_grads(ctx.unet, step, f"the unet ({method.name})", grad_clip)
         opt.step()
         history.append(parts)
+        if on_step is not None:
+            on_step(step, parts)
         bar.update(1)
         bar.set_postfix(loss=f"{parts['loss']:.4f}")
     bar.close()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import fields, replace
-from typing import Any
+from typing import Any, Iterable
 
+from privgen import checks
 from privgen.errors import UserError
 from privgen.unlearn.base import Method
 
@@ -34,3 +35,29 @@ def build_method(name: str, options: dict[str, Any] | None = None) -> Method:
         raise UserError(f"option(s) {', '.join(foreign)} do not apply to {name} ({where}); "
                         f"{name} takes: {', '.join(known) or 'no options'}")
     return cls(replace(cls.Options(), **options))
+
+
+_PARSERS = {"float": float, "int": int}
+
+
+def coerce_options(name: str, pairs: Iterable[tuple[str, str]], flag: str = "--option") -> dict[str, Any]:
+    """Text KEY=VALUE pairs (from the CLI or a benchmark's method list) to the types of the method's Options.
+
+    The one coercion for every caller, so `unlearn run --option` and `bench unlearning --methods` accept and
+    refuse the same values; a NaN or inf number is refused (it would train garbage silently). Keys that are
+    not options of the method are passed through for `build_method` to refuse with the owners named.
+    """
+    # Options are dataclasses under `from __future__ import annotations`: the field types are their names.
+    types = {f.name: str(f.type) for f in fields(get_method(name).Options)}
+    out: dict[str, Any] = {}
+    for key, raw in pairs:
+        key = key.replace("-", "_")
+        kind = types.get(key, "str")
+        try:
+            value = _PARSERS.get(kind, str)(raw)
+        except ValueError:
+            raise UserError(f"{flag} {key}={raw}: expected a {kind}") from None
+        if isinstance(value, float):
+            checks.finite(f"{flag} {key}", value)
+        out[key] = value
+    return out

@@ -18,14 +18,19 @@ from privgen.diffusion.sampler import sample_labels
 from privgen.diffusion.schedule import training_scheduler
 from privgen.diffusion.store import KIND, DiffusionModel, describe_model, load_model, model_split, save_unet
 from privgen.diffusion.trainer import fit, init_state
-from privgen.diffusion.model import build_unet
+from privgen.diffusion.model import apply_threads, build_unet
+from privgen.diffusion.preview import with_weights
 from privgen import checks
 from privgen.errors import UserError
-from privgen.runs import RunDir, read_json
-from privgen.seeding import resolve_device, seed_everything
+from privgen.runlog import LossLog, log_interval
+from privgen.runs import METRICS, RunDir, read_json
+from privgen.checks import resolve_device
+from privgen.seeding import seed_everything
+from privgen.serial import to_dict
 from privgen.unlearn.base import Method, UnlearnContext
 from privgen.unlearn.loop import finetune
 from privgen.unlearn.registry import build_method
+from privgen.unlearn.report import GRID, save_before_after, write_unlearn_report
 
 DEFAULT_STEPS = 100
 DEFAULT_LR = 2e-4
@@ -37,21 +42,22 @@ def training_split(model: DiffusionModel):
     return model_split(model).train
 
 
-def unlearn(model_dir: Path | str, method: str, forget: int | str, out: Path | str, seed: int = 0,
+def unlearn(model_dir: Path | str, method: str, forget: int | str, out: Path | str, *, seed: int = 0,
             steps: int | None = None, lr: float | None = None, batch_size: int | None = None,
             options: dict[str, Any] | None = None, device: str = "auto", overwrite: bool = False,
             quiet: bool = False) -> RunDir:
-    """Unlearn class `forget` from the model in `model_dir` with `method`; writes a model directory."""
+    """Unlearn class `forget` from the model in `model_dir` with `method`; writes a model directory with
+    log.jsonl (losses), loss.png, a before/after grid and report.md."""
     dev = resolve_device(device)
     impl = build_method(method, options)
     # The retrain oracle needs only the base model's config (data, split, recipe), not its weights, so it
     # can run while the base model is still training.
     base = load_model(model_dir, dev) if impl.finetunes else describe_model(model_dir, dev)
+    apply_threads(base.recipe, dev)
     if base.num_classes < 2:
         raise UserError("the model has a single class: forgetting every class leaves nothing to keep")
     c_f = base.class_id(forget)
-    if hasattr(impl, "validate"):
-        impl.validate(c_f, base.num_classes)
+    impl.validate(c_f, base.num_classes)
     for name, value in (("--steps", steps), ("--batch-size", batch_size)):
         if value is not None and value <= 0:
             raise UserError(f"{name} must be a positive integer, got {value}")
@@ -64,24 +70,32 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str, out: Path | s
     config = {**base.config, "seed": seed, "device": str(dev), "steps": n_steps,
               "unlearning": {"method": impl.name, "forget_class": c_f, "base_model": str(Path(model_dir).resolve()),
                              "lr": n_lr, "batch_size": batch_size or DEFAULT_BATCH,
-                             "options": vars(impl.opt)}}
+                             "options": to_dict(impl.opt)}}
     run = RunDir.create(out, KIND, config, overwrite=overwrite)
+    losses = LossLog(run, log_interval(n_steps))
     start = time.perf_counter()
     if impl.finetunes:
-        unet, history = _finetune(base, impl, split, c_f, seed, n_steps, n_lr, batch_size or DEFAULT_BATCH, quiet)
+        unet, history = _finetune(base, impl, split, c_f, seed, n_steps, n_lr, batch_size or DEFAULT_BATCH, quiet,
+                                  losses.add)
     else:
-        unet, history = _retrain(base, split, seed, n_steps, quiet)
+        unet, history = _retrain(base, split, seed, n_steps, quiet, losses.add)
+    losses.flush(n_steps)
     seconds = time.perf_counter() - start
     save_unet(unet, run)
     last = history[-20:]
     pretrain_seconds, seconds = _pretrain_seconds(Path(model_dir)), round(seconds, 2)
     run.write_metrics({"method": impl.name, "forget_class": c_f, "steps": n_steps,
                        "unlearn_seconds": seconds, "pretrain_seconds": pretrain_seconds,
-                       # the time target of DESIGN §6 (<= 5% for fine-tuning methods), on this run's hardware
+                       # fine-tuning methods aim at <= 5% of pretraining time (the unlearning papers' claim of
+                       # cheapness, measured here on this run's hardware)
                        "fraction_of_pretrain": round(seconds / pretrain_seconds, 4) if pretrain_seconds else None,
                        "final_loss": sum(h["loss"] for h in last) / max(len(last), 1),
                        "n_retain": len(split.retain), "n_forget": len(split.forget)})
     run.log(event="finished", method=impl.name, seconds=seconds)
+    # The oracle's base may still be training (the benchmark runs both at once): compare only with a finished one.
+    before = base if impl.finetunes else (load_model(model_dir, dev) if (Path(model_dir) / METRICS).is_file() else None)
+    save_before_after(before, with_weights(base, unet), c_f, run.file(GRID), seed)
+    write_unlearn_report(run, before is not None)
     return run
 
 
@@ -104,7 +118,7 @@ def _pretrain_seconds(model_dir: Path) -> float | None:
 
 
 def _finetune(base: DiffusionModel, impl: Method, split, c_f: int, seed: int, steps: int, lr: float,
-              batch_size: int, quiet: bool):
+              batch_size: int, quiet: bool, on_step=None):
     gen = seed_everything(seed)
     dev = base.device
     teacher = base.unet.eval().requires_grad_(False)
@@ -115,15 +129,15 @@ def _finetune(base: DiffusionModel, impl: Method, split, c_f: int, seed: int, st
         scheduler=training_scheduler(), generator=gen, batch_size=batch_size, p_uncond=base.recipe.p_uncond)
     ctx.state["sample_teacher"] = lambda labels: sample_labels(base, labels, 3.0, base.recipe.sample_steps, seed)
     impl.prepare(ctx)
-    history = finetune(impl, ctx, steps, lr, quiet=quiet)
+    history = finetune(impl, ctx, steps, lr, quiet=quiet, on_step=on_step)
     return ctx.unet, history
 
 
-def _retrain(base: DiffusionModel, split, seed: int, steps: int, quiet: bool):
+def _retrain(base: DiffusionModel, split, seed: int, steps: int, quiet: bool, on_step=None):
     dev = base.device
     seed_everything(seed)  # initial weights from the seed, not from whatever ran before
     unet = build_unet(base.recipe, base.in_channels, base.num_classes).to(dev)
     state = init_state(unet, base.recipe, seed)
     x, y = torch.from_numpy(split.retain.x).to(dev), torch.from_numpy(split.retain.y).to(dev)
-    fit(state, x, y, base.recipe, steps, base.null_class, quiet=quiet)
+    fit(state, x, y, base.recipe, steps, base.null_class, quiet=quiet, on_step=on_step, desc="unlearn retrain")
     return state.ema, [{"loss": v} for v in state.losses]

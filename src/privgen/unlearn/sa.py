@@ -2,7 +2,7 @@
 
 Minimises L(x_s, c_f) for surrogate images x_s (uniform noise) + γ·L(replay) + λ·Σ F_i (θ_i − θ0_i)²,
 where the replay set is θ0's own samples of the other classes and F is the diagonal Fisher of the
-denoising loss on θ0's samples of every class. Defaults γ = 1, λ = 10 (DESIGN §6). Replay uses θ0's
+denoising loss on θ0's samples of every class. Defaults γ = 1, λ = 10 (the Selective Amnesia paper's values). Replay uses θ0's
 samples, never the real data, which is the point of SA: it needs no access to D_r.
 """
 

@@ -1,0 +1,50 @@
+"""What `attack relearn --probe-every` measures: the forget-rate probe's options, checked before any work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from privgen import checks
+from privgen.diffusion.store import DiffusionModel
+from privgen.errors import UserError
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """Probe every `every` steps with `n_per_class` samples of the forgotten class.
+
+    The class is the evaluator's, not the attacker's: it comes from the model's deletion record, or
+    `forget_class` for a model privgen did not unlearn (the attack itself never sees it)."""
+
+    every: int
+    n_per_class: int = 50
+    guidance_scale: float = 3.0
+    num_inference_steps: int | None = None
+    forget_class: str | None = None
+
+    def check(self, steps: int) -> None:
+        checks.positive_int("--probe-every", self.every)
+        if self.every > steps:
+            raise UserError(f"--probe-every {self.every} is more than --steps {steps}; the curve would have no "
+                            "point inside the attack")
+        checks.positive_int("--n-per-class", self.n_per_class)
+        checks.finite_nonnegative("--guidance-scale", self.guidance_scale)
+        if self.num_inference_steps is not None:
+            checks.ddim_steps("--num-inference-steps", self.num_inference_steps)
+
+    def resolve_class(self, model: DiffusionModel) -> int:
+        from privgen.attacks.aux import deletion_record
+
+        c = self.forget_class if self.forget_class is not None else deletion_record(model.config)
+        if c is None:
+            raise UserError("--probe-every measures the forgotten class, but this model has no deletion record "
+                            "(it was not unlearned by privgen); pass --probe-class")
+        return model.class_id(c)
+
+    def steps_for(self, model: DiffusionModel) -> int:
+        return self.num_inference_steps or model.recipe.sample_steps
+
+    def as_config(self, model: DiffusionModel) -> dict[str, Any]:
+        return {"every": self.every, "n_per_class": self.n_per_class, "guidance_scale": self.guidance_scale,
+                "num_inference_steps": self.steps_for(model)}

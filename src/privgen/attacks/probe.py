@@ -1,0 +1,61 @@
+"""The forget-rate probe of a relearning attack: forget accuracy at points along the attack.
+
+Shared by `privgen attack relearn --probe-every N` and the unlearning benchmark's relearning curves, so both
+draw the same samples (same seed, same start noise at every point) and report the same numbers. Probing
+samples with its own generator and deterministic DDIM: the attacked weights are the same with or without it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from diffusers import UNet2DModel
+
+from privgen.diffusion.store import DiffusionModel
+from privgen.eval import EvalCNN
+from privgen.eval.intervals import wilson
+from privgen.report import save_rate_curves
+from privgen.unlearn.evaluate import forget_accuracy
+
+
+@dataclass
+class ForgetProbe:
+    """Call it with (step, unet) at each point; `points` holds step, forget_acc, its Wilson interval and n."""
+
+    model: DiffusionModel
+    classifier: EvalCNN
+    forget_class: int
+    n: int
+    guidance_scale: float
+    num_inference_steps: int
+    seed: int = 0
+    points: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0  # time spent probing, kept apart from the attack's own time
+
+    def __call__(self, step: int, unet: UNet2DModel) -> None:
+        t0 = time.perf_counter()
+        was_training = unet.training
+        acc = forget_accuracy(unet, self.model, self.classifier, forget_class=self.forget_class, n=self.n,
+                              guidance_scale=self.guidance_scale, num_inference_steps=self.num_inference_steps,
+                              seed=self.seed)
+        unet.train(was_training)
+        hits = round(acc * self.n)
+        self.points.append({"step": step, "forget_acc": acc, "forget_acc_ci": wilson(hits, self.n), "n": self.n})
+        self.seconds += time.perf_counter() - t0
+
+    def curve(self) -> list[list[float]]:
+        """[[step, forget_acc], ...]: the benchmark's results.json form."""
+        return [[p["step"], p["forget_acc"]] for p in self.points]
+
+
+def save_relearn_curve(points: list[dict[str, Any]], path: Path | str, forget_class: int | str, guidance_scale: float,
+                       label: str = "attacked model") -> Path:
+    """relearn_curve.png: forget accuracy against attack steps with its 95% Wilson band."""
+    n = points[0]["n"] if points else 0
+    return save_rate_curves({label: ([p["step"] for p in points], [p["forget_acc"] for p in points],
+                                     [p["forget_acc_ci"] for p in points])},
+                            path, xlabel="attack steps", ylabel=f"forget accuracy at guidance {guidance_scale:g} (%)",
+                            title=f"relearning curve, class {forget_class} ({n} samples per point, 95% Wilson band)")

@@ -1,0 +1,44 @@
+"""Sample grids of a model in training or after unlearning: how a run shows what it learned.
+
+Sampling uses its own seeded generator and deterministic DDIM, so drawing a grid mid-training consumes no
+random numbers of the training run and leaves its weights exactly as they would have been.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from diffusers import UNet2DModel
+
+from privgen.diffusion.sampler import sample_labels
+from privgen.diffusion.store import DiffusionModel
+from privgen.report import save_image_grid
+
+PREVIEW_PER_CLASS = 8
+PREVIEW_GUIDANCE = 3.0
+MAX_ROWS = 10
+
+
+def with_weights(model: DiffusionModel, unet: UNet2DModel) -> DiffusionModel:
+    """The same model description around other weights (an EMA copy, a fine-tuned UNet)."""
+    return replace(model, unet=unet)
+
+
+def sample_rows(model: DiffusionModel, classes: Sequence[int], seed: int, n: int = PREVIEW_PER_CLASS,
+                guidance_scale: float = PREVIEW_GUIDANCE, steps: int | None = None) -> list:
+    """n images per class, one NumPy (n, C, H, W) array per class; same seed ⇒ same start noise."""
+    was_training = model.unet.training
+    labels = torch.tensor(list(classes), dtype=torch.long).repeat_interleave(n)
+    images = sample_labels(model, labels, guidance_scale, steps or model.recipe.sample_steps, seed).numpy()
+    model.unet.train(was_training)  # sampling switched it to eval mode
+    return [images[i * n:(i + 1) * n] for i in range(len(classes))]
+
+
+def save_preview(model: DiffusionModel, path: Path | str, seed: int, title: str) -> Path:
+    """One row per class (the first ten classes) at guidance 3 with the recipe's DDIM steps."""
+    classes = list(range(min(model.num_classes, MAX_ROWS)))
+    rows = sample_rows(model, classes, seed)
+    return save_image_grid(rows, path, [model.class_names[c] for c in classes], title=title)
