@@ -212,9 +212,18 @@ def test_train_logs_health_and_probes_fd_without_changing_the_run(tmp_path, caps
     assert cli([*base, "--probe-every", "3", "--out", str(tmp_path / "probed")], capsys)[0] == 0
     m = json.loads((tmp_path / "probed" / "metrics.json").read_text())
     assert [p["iteration"] for p in m["curve"]] == [3, 6] and all(p["fd"] >= 0 for p in m["curve"])
-    assert (tmp_path / "probed" / "health.png").is_file() and "training" in (tmp_path / "probed" / "report.md").read_text()
+    report = (tmp_path / "probed" / "report.md").read_text()
+    assert (tmp_path / "probed" / "health.png").is_file() and "training" in report
+    assert "First rows of a synthetic table" in report and "| income |" in report
     files = sorted(p.name for p in (tmp_path / "plain").glob("party*.safetensors")) + ["server.critic.safetensors"]
     for name in files:
         w = [load_file(str(tmp_path / r / name)) for r in ("plain", "probed")]
         assert w[0].keys() == w[1].keys()
         assert all(np.array_equal(w[0][k].numpy(), w[1][k].numpy()) for k in w[0]), name
+
+
+def test_image_run_report_shows_a_sample_grid(tmp_path, capsys) -> None:
+    out = tmp_path / "img"
+    code, _, err = cli(["vfl", "train", "--data", "digits", "--parties", "2", *TINY, "--out", str(out)], capsys)
+    assert code == 0, err
+    assert (out / "samples.png").is_file() and "![synthetic samples](samples.png)" in (out / "report.md").read_text()

@@ -45,7 +45,7 @@ class Scenario:
 
 
 # `--size small`: both scenarios at the CPU budget. `--size reference`: the authors' MNIST network sizes
-# (DESIGN §9) at >= 4000 generator iterations with an FD curve, so a model that degrades with training shows.
+# (docs/vfl.md) at >= 4000 generator iterations with an FD curve, so a model that degrades with training shows.
 SCENARIO_SETS = {
     "small": [Scenario("mnist_halves", "mnist5k", 2, 1500, 2000), Scenario("adult", "adult", 3, 1500, 3000)],
     "reference": [Scenario("mnist_halves_reference", "mnist5k", 2, 4000, 2000, "reference", probe_every=250)],

@@ -1,4 +1,4 @@
-"""Evaluate a trained VFL run: FD, cross-party association error, ML utility (DESIGN §9 metrics)."""
+"""Evaluate a trained VFL run: FD, cross-party association error, ML utility (the metrics docs/vfl.md lists)."""
 
 from __future__ import annotations
 

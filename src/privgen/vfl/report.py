@@ -13,6 +13,7 @@ from privgen.report import markdown_table, save_curves, write_markdown
 from privgen.runs import LOG, RunDir
 
 HEALTH_PNG = "health.png"
+SAMPLES_PNG = "samples.png"
 
 
 def read_log(run: RunDir) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -34,7 +35,29 @@ def _series(entries: list[dict[str, Any]], prefix: str) -> dict[str, tuple[list[
     return {k: ([e["iteration"] for e in entries if k in e], [e[k] for e in entries if k in e]) for k in keys}
 
 
-def write_training_report(run: RunDir, model_name: str) -> None:
+def published_preview(run: RunDir, model, layout, seed: int = 0) -> str:
+    """Markdown showing what the run publishes: a grid of 20 images, or the head of the synthetic table.
+
+    Drawn in a forked RNG (the Gumbel noise of categorical columns uses torch's global generator), so
+    writing the report does not change anything that comes after it."""
+    import numpy as np
+    import torch
+
+    from privgen.report import save_image_grid
+    from privgen.vfl.partition import ImageLayout
+    from privgen.vfl.publish import sample_table
+
+    with torch.random.fork_rng():
+        if isinstance(layout, ImageLayout):
+            x = np.asarray(layout.join(model.sample(20, seed)))
+            save_image_grid([x[:10], x[10:]], run.file(SAMPLES_PNG), title="synthetic samples (fixed latents)")
+            return f"![synthetic samples]({SAMPLES_PNG})\n"
+        head = sample_table(model, layout, 10, seed)
+    cells = [[f"{v:.4g}" if isinstance(v, float) else v for v in row] for row in head.itertuples(index=False)]
+    return "First rows of a synthetic table (fixed latents):\n\n" + markdown_table(list(head.columns), cells)
+
+
+def write_training_report(run: RunDir, model_name: str, model=None, layout=None) -> None:
     entries, probes = read_log(run)
     if not entries:
         return
@@ -58,4 +81,6 @@ def write_training_report(run: RunDir, model_name: str) -> None:
               "of order 1 under WGAN-GP; steady growth means a critic part is unconstrained.\n")
     if probes:
         text += "\n" + markdown_table(["iteration", "FD"], [[p["iteration"], p["fd"]] for p in probes])
+    if model is not None and layout is not None:
+        text += "\n## What it publishes\n\n" + published_preview(run, model, layout)
     write_markdown(run.file("report.md"), text)

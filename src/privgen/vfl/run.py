@@ -113,6 +113,6 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
                "expected_bytes": expected_bytes(model_name, data.layout.dims(), sizes, cfg),
                "bytes_first_critic_step": model.transport.step_bytes(records[0].step) if records else 0,
                "message_kinds": sorted({r.kind for r in model.transport.records})}
-    write_training_report(run, model_name)
+    write_training_report(run, model_name, model, data.layout)
     run.write_metrics(metrics)
     return run
