@@ -1,6 +1,6 @@
 """VFLGAN: per-party generators and bottom critics, a server critic on the concatenated features.
 
-Losses (WGAN-GP; the design notes live beside the repository, so the formula is here): critic -D_S(real) + D_S(fake) + λ_loc Σ_k(-D_pk(real_k) + D_pk(fake_k)) + λ_gp GP,
+Losses (WGAN-GP): critic -D_S(real) + D_S(fake) + λ_loc Σ_k(-D_pk(real_k) + D_pk(fake_k)) + λ_gp GP,
 GP at interpolates with one α per row shared by all parties, on three functions (the authors' choice):
 each D_Ck through the sum of its output features w.r.t. its columns, each D_pk w.r.t. its input features,
 and D_S w.r.t. the concatenated features. Generator -D_S(fake) - λ_loc Σ_k D_pk(fake_k).
