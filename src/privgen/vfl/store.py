@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from privgen.errors import UserError
+from privgen.privacy.config import NO_DP, DPConfig
 from privgen.runs import RunDir, atomic_write_json, load_state_into, read_json
 from privgen.vfl.config import GanConfig
 from privgen.vfl.models import MODELS, VflModel
@@ -31,10 +32,13 @@ def save_model(run: RunDir, model: VflModel, layout: ImageLayout | TableLayout) 
 
 
 def build_model(name: str, dims: list[int], layout: ImageLayout | TableLayout, sizes: NetSizes, cfg: GanConfig,
-                parts: list[torch.Tensor] | None = None, device: torch.device | str = "cpu") -> VflModel:
+                parts: list[torch.Tensor] | None = None, device: torch.device | str = "cpu",
+                dp: DPConfig = NO_DP) -> VflModel:
     if name not in MODELS:
         raise UserError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     parts = parts if parts is not None else [torch.zeros(1, d, device=device) for d in dims]
+    if dp.on:
+        return MODELS[name](parts, layout.spans(), sizes, cfg, dp=dp)
     return MODELS[name](parts, layout.spans(), sizes, cfg)
 
 
@@ -43,7 +47,7 @@ def load_model(path: Path | str, device: torch.device | str = "cpu") -> tuple[Vf
     cfg = run.config
     layout = layout_from_json(read_json(run.file(LAYOUT)))
     model = build_model(cfg["model"], layout.dims(), layout, NetSizes.from_json(cfg["sizes"]),
-                        GanConfig(**cfg["gan"]), device=device)
+                        GanConfig(**cfg["gan"]), device=device, dp=DPConfig.from_json(cfg.get("dp")))
     for name, module in model.modules().items():
         load_state_into(module, run.file(WEIGHTS.format(name)))
     return model, layout, run
