@@ -303,3 +303,28 @@ def test_dp_run_resumes_bit_identically(mode, model, tmp_path, cli) -> None:
         x, y = load_file(tmp_path / "whole" / name), load_file(tmp_path / "split" / name)
         for k in x:
             assert torch.equal(x[k], y[k]), f"{name}:{k} differs after resuming"
+
+
+def test_adult_ships_a_public_schema_and_sound_mode_uses_it() -> None:
+    from privgen.vfl.sources import data_spec, load_vertical
+
+    spec = {**data_spec("adult", 3, max_rows=200), "schema": "builtin:adult"}
+    data = load_vertical(spec)
+    codecs = {c.name: c for e in data.layout.encoders for c in e.columns}
+    assert (codecs["age"].mean, codecs["age"].scale) == (53.5, 36.5)  # [17, 90] -> [-1, 1]
+    assert len(codecs["native_country"].categories) == 41 and len(codecs["education"].categories) == 16
+    x = np.concatenate(data.train, axis=1)
+    assert x.min() >= -1.0 and x.max() <= 1.0
+
+
+def test_schema_template_command(tmp_path, cli) -> None:
+    a, b = write_parties(tmp_path / "d")
+    out = tmp_path / "schema.json"
+    r = cli("vfl", "schema", "--party-file", a, "--party-file", b, "--id-column", "id", "--out", out)
+    assert r.code == 0, r.err
+    assert "TEMPLATE" in r.out
+    doc = json.loads(out.read_text())
+    assert [c["name"] for c in doc["columns"]] == ["age", "colour", "income", "owner"]
+    assert doc["columns"][1]["categories"] == ["blue", "green", "red"] and "TEMPLATE" in doc["source"]
+    assert_user_error(cli("vfl", "schema", "--party-file", a, "--party-file", b, "--id-column", "id", "--out", out),
+                      "exists")
