@@ -328,3 +328,46 @@ def test_schema_template_command(tmp_path, cli) -> None:
     assert doc["columns"][1]["categories"] == ["blue", "green", "red"] and "TEMPLATE" in doc["source"]
     assert_user_error(cli("vfl", "schema", "--party-file", a, "--party-file", b, "--id-column", "id", "--out", out),
                       "exists")
+
+
+@pytest.mark.parametrize("penalty", ["split", "whole"])
+def test_per_example_gradients_sum_to_the_batch_gradient(penalty) -> None:
+    """torch.func's per-example gradients (real term, server's feature-gradient terms, penalty via double
+    backward) add up to autograd's gradient of the same batch loss written with the non-DP losses."""
+    from privgen.vfl.losses import feature_map_penalty, gradient_penalty
+    from privgen.vfl.nets import bottom_critic, score_head
+
+    torch.manual_seed(0)
+    bottom, head = bottom_critic(5, (8, 6)), score_head(6)
+    x, xh = torch.randn(7, 5), torch.randn(7, 5).requires_grad_(True)
+    gr, gh = torch.randn(7, 6), torch.randn(7, 6)
+    lam_loc, lam_gp = 0.7, 10.0
+    per = mech.party_per_example(bottom, head, penalty, lam_loc, lam_gp, x, xh.detach(), gr, gh)
+    f, fh = bottom(x), bottom(xh)
+    if penalty == "split":
+        gp = feature_map_penalty(fh, xh) + gradient_penalty(head(fh), [fh])[0]
+    else:
+        gp = gradient_penalty(head(fh), [xh])[0]
+    batch = 7 * (-lam_loc * head(f).mean() + lam_gp * gp) + (gr * f).sum() + (gh * fh).sum()
+    params = [*(("b" + k, v) for k, v in bottom.named_parameters()), *(("h" + k, v) for k, v in head.named_parameters())]
+    grads = torch.autograd.grad(batch, [p for _, p in params])
+    summed = {**{"b" + k: v.sum(0) for k, v in per[0].items()}, **{"h" + k: v.sum(0) for k, v in per[1].items()}}
+    for (name, _), g in zip(params, grads):
+        torch.testing.assert_close(summed[name], g, rtol=1e-4, atol=1e-5)
+
+
+def test_server_per_example_gradients_sum_to_the_batch_gradient() -> None:
+    from privgen.vfl.losses import gradient_penalty
+    from privgen.vfl.nets import score_head
+
+    torch.manual_seed(1)
+    critic = score_head(6, 5)
+    r, h = torch.randn(9, 6).requires_grad_(True), torch.randn(9, 6).requires_grad_(True)
+    per, g_r, g_h = mech.server_per_example(critic, 10.0, r.detach(), h.detach())
+    batch = 9 * (-critic(r).mean() + 10.0 * gradient_penalty(critic(h), [h])[0])
+    params = list(critic.named_parameters())
+    grads = torch.autograd.grad(batch, [p for _, p in params] + [r, h])
+    for (name, _), g in zip(params, grads):
+        torch.testing.assert_close(per[name].sum(0), g, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(g_r, grads[-2], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(g_h, grads[-1], rtol=1e-4, atol=1e-5)
