@@ -128,3 +128,17 @@ def test_dp_sigma_cli(cli):
     line = [ln for ln in r.out.splitlines() if "improved conversion" in ln][0]
     sigma = float(line.split("σ = ")[1].split()[0])
     assert epsilon_for(sigma, 64 / 10000, 500, 1e-5, "poisson").epsilon <= 2.0 + 1e-9
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["epsilon", "--sigma", "0", "--batch", "64", "--n", "1000", "--steps", "10"], "--sigma must be a positive"),
+    (["epsilon", "--sigma", "1", "--batch", "64", "--n", "1000", "--steps", "10", "--delta", "1.5"], "--delta must be in (0, 1)"),
+    (["epsilon", "--sigma", "1", "--batch", "64", "--n", "1000", "--steps", "10", "--sampling", "x"], "--sampling 'x' is unknown"),
+    (["sigma", "--epsilon", "-2", "--batch", "64", "--n", "1000", "--steps", "10"], "--epsilon must be a positive"),
+    (["sigma", "--epsilon", "1e-4", "--batch", "500", "--n", "1000", "--steps", "100000"], "smallest reachable ε is"),
+    (["epsilon", "--sigma", "1", "--batch", "2000", "--n", "1000", "--steps", "10"], "larger than the 1000 rows"),
+])
+def test_dp_cli_bad_inputs(args, needle, cli):
+    from conftest import assert_user_error
+
+    assert_user_error(cli("dp", *args), needle)
