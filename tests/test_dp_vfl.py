@@ -371,3 +371,16 @@ def test_server_per_example_gradients_sum_to_the_batch_gradient() -> None:
         torch.testing.assert_close(per[name].sum(0), g, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(g_r, grads[-2], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(g_h, grads[-1], rtol=1e-4, atol=1e-5)
+
+
+def test_sound_run_long_enough_to_log_writes_its_report(tmp_path, cli) -> None:
+    """50 iterations: the training log has entries (batch sizes only, no real-data statistic) and the
+    health report is drawn from them (a regression: the sound mode once logged nothing it could plot)."""
+    out = tmp_path / "run"
+    r = cli(*_base(tmp_path), "--model", "centralized", "--dp", "sound", "--sigma", "1", "--iterations", "50",
+            "--schema", _schema(tmp_path), "--out", out)
+    assert r.code == 0, r.err
+    entries = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    logged = [e for e in entries if "iteration" in e]
+    assert logged and set(logged[-1]) == {"time", "iteration", "seconds", "batch_rows"}
+    assert (out / "health.png").is_file() and "Not covered" in (out / "report.md").read_text()

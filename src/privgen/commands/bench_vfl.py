@@ -27,12 +27,15 @@ def vfl(out: Path = typer.Option(..., "--out", help="Benchmark directory (report
     if dp:
         from privgen.bench.vfl_dp import run_dp_bench
 
+        if size not in ("tiny", "small"):
+            raise UserError(f"--dp rows run at --size small or tiny (per-example gradients on CPU), got {size!r}")
+
         try:
             eps = [float(e) for e in dp_epsilons.split(",") if e.strip()]
         except ValueError:
             raise UserError(f"--dp-epsilons must be comma-separated numbers, got {dp_epsilons!r}") from None
         report = run_dp_bench(out, [s.strip() for s in dp_scenarios.split(",") if s.strip()], eps,
-                              iterations or (8 if quick else 1500), size if size in ("tiny", "small") else "small",
+                              iterations or (8 if quick else 1500), size,
                               seed, "cpu" if device == "auto" else device, overwrite, quiet)
         print(report.read_text())
         print(f"report: {report}")
