@@ -15,6 +15,7 @@ from privgen.commands.classifier import app as classifier_app
 from privgen.commands.data import app as data_app
 from privgen.commands.demo import demo
 from privgen.commands.diffusion import app as diffusion_app
+from privgen.commands.dp import app as dp_app
 from privgen.commands.eval import app as eval_app
 from privgen.commands.eval_synthetic import synthetic
 from privgen.commands.unlearn import app as unlearn_app
@@ -30,6 +31,7 @@ COMMAND_GROUPS: dict[str, typer.Typer] = {
     "vfl": vfl_app,
     "bench": bench_app,
     "audit": audit_app,
+    "dp": dp_app,
 }
 TOP_LEVEL: list[Callable] = [demo]
 # Single commands that join a group owned by another area ("eval", "bench"): the CLI attaches each

@@ -16,8 +16,30 @@ def vfl(out: Path = typer.Option(..., "--out", help="Benchmark directory (report
                                        "(--iterations timed iterations, default 30; about a minute)."),
         size: str = typer.Option("small", "--size", help="small: MNIST halves and Adult at the CPU budget; reference: "
                                  "MNIST halves with the authors' network sizes, 4000 iterations, FD curves."),
+        dp: bool = typer.Option(False, "--dp", help="DP rows instead: vflgan with --dp none, paper and sound at "
+                                "each --dp-epsilons (δ 1e-5), same budget, and the three modes' step times."),
+        dp_epsilons: str = typer.Option("1,3,10", "--dp-epsilons", help="Comma-separated ε of the DP rows."),
+        dp_scenarios: str = typer.Option("adult,mnist_halves", "--dp-scenarios", help="adult (3 parties), mnist_halves."),
         seed: int = Seed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
     """Train and evaluate every VFL model on each scenario; write report.md with the comparison table."""
+    from privgen.errors import UserError
+
+    if dp:
+        from privgen.bench.vfl_dp import run_dp_bench
+
+        if size not in ("tiny", "small"):
+            raise UserError(f"--dp rows run at --size small or tiny (per-example gradients on CPU), got {size!r}")
+
+        try:
+            eps = [float(e) for e in dp_epsilons.split(",") if e.strip()]
+        except ValueError:
+            raise UserError(f"--dp-epsilons must be comma-separated numbers, got {dp_epsilons!r}") from None
+        report = run_dp_bench(out, [s.strip() for s in dp_scenarios.split(",") if s.strip()], eps,
+                              iterations or (8 if quick else 1500), size,
+                              seed, "cpu" if device == "auto" else device, overwrite, quiet)
+        print(report.read_text())
+        print(f"report: {report}")
+        return
     from privgen.bench.vfl import run_bench
     from privgen.checks import optional_positive_int, resolve_device
 

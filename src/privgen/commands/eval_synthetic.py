@@ -25,6 +25,11 @@ def synthetic(model: Path = typer.Option(..., "--model", help="A run directory m
     seed_everything(seed)
     metrics, images = evaluate_run(model, n, seed, str(resolve_device(device)), quiet)
     run = RunDir.create(out, "vfl_eval", {"model": str(model), "n": n, "seed": seed, "device": device}, overwrite=overwrite)
+    train_metrics = RunDir.open(model, "vfl").metrics if (model / "metrics.json").is_file() else {}
+    dp = train_metrics.get("dp", {"mode": "none"})
+    for k in ("mode", "epsilon", "delta", "sigma", "sample_rate", "steps", "accountant", "conversion", "clip_norm"):
+        if k in dp:
+            metrics[f"dp_{k}"] = dp[k]
     rows = [[k, v] for k, v in metrics.items()]
     text = f"# Synthetic data evaluation\n\nModel: `{model}`\n\n" + markdown_table(["metric", "value"], rows)
     if images is not None:
@@ -33,4 +38,6 @@ def synthetic(model: Path = typer.Option(..., "--model", help="A run directory m
     write_markdown(run.file("report.md"), text)
     run.write_metrics(metrics)
     print(f"fd {metrics['fd']:.4g}  association_error {metrics['association_error']:.4g}  "
-          f"utility {metrics['utility']:.4g} (real {metrics['utility_real']:.4g}); wrote {run.path}")
+          f"utility {metrics['utility']:.4g} (real {metrics['utility_real']:.4g})"
+          + (f"  dp {dp['mode']} ε {dp['epsilon']:.4g} δ {dp['delta']:g}" if dp["mode"] != "none" else "")
+          + f"; wrote {run.path}")

@@ -33,6 +33,13 @@ def train(
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default; 1 is fastest on a busy CPU)."),
     probe_every: int = typer.Option(0, "--probe-every", help="Log the FD of 2,000 fresh samples every N iterations "
                                     "(0: never); plotted in health.png. It does not change the run."),
+    dp: str = typer.Option("none", "--dp", help="none, paper (DP-VFLGAN as published) or sound (covers all that is published)."),
+    epsilon: float = typer.Option(None, "--epsilon", help="Target ε (σ is calibrated for the planned critic steps)."),
+    delta: float = typer.Option(1e-5, "--delta", help="δ of (ε, δ)-DP; keep it below 1/N."),
+    sigma: float = typer.Option(None, "--sigma", help="Noise multiplier σ (ε is reported); instead of --epsilon."),
+    conversion: str = typer.Option("improved", "--conversion", help="RDP -> (ε, δ): improved (default) or classic (the paper's)."),
+    clip: float = typer.Option(1.0, "--clip", help="Per-example clip norm C of --dp sound (paper mode: C = 1.5/B)."),
+    schema: Path = typer.Option(None, "--schema", help="Public schema JSON (bounds, categories) for --dp sound on a table."),
     seed: int = Seed, split_seed: int = SplitSeed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet,
 ) -> None:
     """Train one model; the run directory holds config, layout (encoders as JSON) and safetensors weights."""
@@ -65,11 +72,50 @@ def train(
                      max_rows=max_rows)
     run = train_vfl_run(spec, model, out, seed, epochs, iterations, SIZE_PRESETS[size],
                         GanConfig(batch_size=batch_size, lr=lr, lambda_gp=lambda_gp), device, overwrite, quiet,
+                        dp=dp, epsilon=epsilon, delta=delta, sigma=sigma, conversion=conversion, clip=clip,
+                        schema=str(schema) if schema is not None else None,
                         probe_every=probe_every)
     m = run.metrics
     ms = "-" if m.get("iteration_time_s") is None else f"{m['iteration_time_s'] * 1000:.1f}"
     print(f"{model}: {m['iterations']} iterations on {m['n_train']} rows, {m['parties']} parties, "
           f"{ms} ms/iteration, {m['bytes_per_iteration']:.0f} bytes/iteration; wrote {run.path}")
+    if "dp" in m:
+        d = m["dp"]
+        print(f"dp {d['mode']}: ε = {d['epsilon']:.4g}, δ = {d['delta']:g}, σ = {d['sigma']:.4g}, q = {d['sample_rate']:.4g}, "
+              f"{d['steps']} critic steps ({d['conversion']} conversion); not covered: see {run.path / 'report.md'}")
+
+
+@app.command("schema")
+def schema_cmd(
+    out: Path = typer.Option(..., "--out", help="schema.json to write (a template: edit it into public bounds)."),
+    data: str = typer.Option(None, "--data", help="Embedded table or a CSV/Parquet table."),
+    party_file: list[Path] = typer.Option(None, "--party-file", help="One CSV/Parquet per party (repeat)."),
+    id_column: str = typer.Option(None, "--id-column", help="Column linking the parties' rows (with --party-file)."),
+    overwrite: bool = Overwrite,
+) -> None:
+    """Write a schema template for `vfl train --dp sound --schema`: observed ranges and categories, which
+    are the private rows' own; replace them with public knowledge before the DP run."""
+    from privgen.data.tables import load_table, read_table_file
+    from privgen.privacy.schema import template_from
+    from privgen.runs import atomic_write_json
+    from privgen.vfl.partition import join_party_frames
+
+    if out.exists() and not overwrite:
+        raise UserError(f"--out {out} exists; choose another path or pass --overwrite")
+    if party_file:
+        if not id_column:
+            raise UserError("--party-file needs --id-column")
+        for p in party_file:
+            if not p.is_file():
+                raise UserError(f"--party-file {p} does not exist")
+        df, _ = join_party_frames([read_table_file(p) for p in party_file], [p.name for p in party_file], id_column)
+    elif data:
+        df = load_table(data).frame
+    else:
+        raise UserError("give --data (a table) or --party-file ... --id-column")
+    atomic_write_json(out, template_from(df))
+    print(f"wrote {out} ({df.shape[1]} columns): a TEMPLATE from the data; replace its bounds and categories "
+          "with public ones before a DP run")
 
 
 @app.command("generate")

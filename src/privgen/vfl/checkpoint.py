@@ -26,6 +26,10 @@ def save_checkpoint(path: Path, model: VflModel, sched: Schedule, iteration: int
         tensors.update({f"optim.{name}.{k}": v for k, v in optimizer_tensors(opt).items()})
     state = {"iteration": torch.tensor([iteration], dtype=torch.int64), "torch_rng": torch.get_rng_state(),
              "transport": model.transport.counters(), **sched.state()}
+    for name, gen in model.noise_generators().items():
+        state[f"noise.{name}"] = gen.get_state()
+    if model.dp.on:  # the accountant's state: with σ and q fixed in the config, ε is a function of the steps
+        state["dp_steps"] = torch.tensor([iteration * model.cfg.n_critic], dtype=torch.int64)
     tensors.update({f"state.{k}": v for k, v in state.items()})
     save_tensors(path, tensors, metadata={"format": "privgen-vfl-checkpoint", "iteration": str(iteration)})
 
@@ -42,7 +46,10 @@ def load_checkpoint(path: Path, model: VflModel, sched: Schedule) -> int:
     state = section(tensors, "state")
     if not _STATE <= set(state):
         raise UserError(f"{path} lacks {', '.join(sorted(_STATE - set(state)))}; the checkpoint is corrupted")
-    restore_rng(state, {"schedule_generator": sched.gen}, str(path))
+    noise = {f"noise.{name}": gen for name, gen in model.noise_generators().items()}
+    if model.dp.on and "dp_steps" not in state:
+        raise UserError(f"{path} holds no DP accountant state; it belongs to a run without --dp")
+    restore_rng(state, {"schedule_generator": sched.gen, **noise}, str(path))
     try:
         sched.restore(state["schedule_perm"], int(state["schedule_pos"].item()))
     except ValueError as e:

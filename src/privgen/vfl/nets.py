@@ -89,12 +89,14 @@ class OutputHead(nn.Module):
         return self.act(self.linear(h))
 
 
-def bottom_critic(in_dim: int, hidden: tuple[int, ...]) -> nn.Sequential:
-    """Columns -> m_k features (D_Ck). No normalisation: it would break the per-row gradient penalty."""
+def bottom_critic(in_dim: int, hidden: tuple[int, ...], first_bias: bool = True) -> nn.Sequential:
+    """Columns -> m_k features (D_Ck). No normalisation: it would break the per-row gradient penalty.
+
+    `first_bias=False` is DP-VFLGAN's first layer (the one it privatises has no bias)."""
     layers: list[nn.Module] = []
     d = in_dim
-    for h in hidden:
-        layers += [nn.Linear(d, h), nn.LeakyReLU(0.2)]
+    for i, h in enumerate(hidden):
+        layers += [nn.Linear(d, h, bias=first_bias or i > 0), nn.LeakyReLU(0.2)]
         d = h
     return nn.Sequential(*layers)
 

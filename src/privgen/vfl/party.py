@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from privgen.data.tabular import Span
+from privgen.privacy import mechanisms as mech
+from privgen.privacy.config import NO_DP, DPConfig
 from privgen.vfl.config import GanConfig
 from privgen.vfl.losses import critic_gap, feature_map_penalty, gradient_penalty, interpolate
 from privgen.vfl.nets import Generator, NetSizes, OutputHead, adam, bottom_critic, score_head
@@ -20,13 +22,15 @@ PENALTIES = ("split", "whole", "whole+head")
 
 class Party:
     def __init__(self, name: str, x: torch.Tensor, spans: list[Span], sizes: NetSizes, cfg: GanConfig,
-                 own_generator: bool = True, penalty: str = "split") -> None:
+                 own_generator: bool = True, penalty: str = "split", dp: DPConfig = NO_DP) -> None:
         if penalty not in PENALTIES:
             raise ValueError(f"unknown penalty {penalty!r}; one of {PENALTIES}")
-        self.name, self.x, self.cfg, self.sizes, self.penalty = name, x, cfg, sizes, penalty
+        self.name, self.x, self.cfg, self.sizes, self.penalty, self.dp = name, x, cfg, sizes, penalty, dp
         self.gen: nn.Module = (Generator(sizes, spans) if own_generator
                                else OutputHead(sizes.gen_hidden[-1], spans, sizes.tau)).to(x.device)
-        self.bottom = bottom_critic(x.shape[1], sizes.critic_hidden).to(x.device)
+        self.bottom = bottom_critic(x.shape[1], sizes.critic_hidden, first_bias=dp.mode != "paper").to(x.device)
+        # The party's own noise: drawn here, never sent; saved in checkpoints so a resume is bit-identical.
+        self.noise_gen = dp.noise_generator(name) if dp.on else None
         self.head = score_head(sizes.feature_dim).to(x.device)
         self.opt_g = adam(self.gen.parameters(), cfg.lr)
         self.opt_c = adam(list(self.bottom.parameters()) + list(self.head.parameters()), cfg.lr)
@@ -83,8 +87,62 @@ class Party:
         """Finish backprop: local loss plus the server's feature gradients, then one optimiser step."""
         loss, *feats = self._pending  # type: ignore[misc]
         torch.autograd.backward([loss, *feats], [torch.ones_like(loss), *grads])
-        self.opt_c.step()
+        self.critic_step_update()
         self._pending = None
+
+    def critic_step_update(self) -> None:
+        """The optimiser step on the critic's gradients; in the paper's DP mode the first layer's batch
+        gradient is clipped to C and noised first (DP-VFLGAN), every other gradient left as it is."""
+        if self.dp.mode == "paper":
+            w = self.bottom[0].weight
+            assert w.grad is not None and self.noise_gen is not None
+            w.grad = mech.paper_privatise(w.grad, self.dp.clip, self.dp.sigma, self.noise_gen)
+        self.opt_c.step()
+
+    # ---- sound DP mode: per-example clipping with a joint norm (see privgen.privacy.mechanisms) ----
+
+    def sound_forward(self, idx: torch.Tensor, gen_input: torch.Tensor, alpha: torch.Tensor) -> list[torch.Tensor]:
+        """Features of the b real rows, of B fake rows (the fake term) and of the b interpolates.
+
+        gen_input holds B + b latents: the first B make the fake term's rows (data-independent), the
+        next b the fakes each real row is interpolated with."""
+        self.opt_c.zero_grad(set_to_none=True)
+        b, nf = len(idx), len(gen_input) - len(idx)
+        real = self.x[idx]
+        with torch.no_grad():
+            fake = self.gen(gen_input)
+        fake_term, fake_pair = fake[:nf], fake[nf:]
+        x_hat = interpolate(real, fake_pair, alpha)
+        f_fake = self.bottom(fake_term)
+        self._fake_loss = self.cfg.lambda_local * self.head(f_fake).mean()
+        self._f_fake = f_fake
+        self._rows = (real, x_hat)
+        with torch.no_grad():
+            return [self.bottom(real), f_fake.detach(), self.bottom(x_hat)]
+
+    def sound_per_example(self, g_real: torch.Tensor, g_hat: torch.Tensor) -> torch.Tensor:
+        """Per-example gradients of D_Ck and D_pk (real term, its share of the server's terms, its
+        penalty terms); returns only their squared norms, one number per row, for the joint clip."""
+        real, x_hat = self._rows
+        self._per_example = mech.party_per_example(self.bottom, self.head, self.penalty, self.cfg.lambda_local,
+                                                   self.cfg.lambda_gp, real, x_hat, g_real, g_hat)
+        return mech.squared_norms(self._per_example, len(real))
+
+    def sound_step(self, factors: torch.Tensor, g_fake: torch.Tensor | None) -> None:
+        """Gradient = fake term (batch, data-independent) + (Σ_i c_i g_i + N(0, σ²C²)) / B; one Adam step."""
+        outs, grads = [self._fake_loss], [torch.ones_like(self._fake_loss)]
+        if g_fake is not None:
+            outs.append(self._f_fake)
+            grads.append(g_fake)
+        torch.autograd.backward(outs, grads, inputs=[*self.bottom.parameters(), *self.head.parameters()])
+        assert self.noise_gen is not None
+        for module, per_ex in zip((self.bottom, self.head), self._per_example):
+            noisy = mech.noisy_mean(per_ex, factors, self.dp.sigma, self.dp.clip, self.dp.expected_batch,
+                                    self.noise_gen)
+            for name, p in module.named_parameters():
+                p.grad = p.grad + noisy[name]
+        self.opt_c.step()
+        self._per_example, self._rows, self._f_fake = [], (), None  # type: ignore[assignment]
 
     def generator_forward(self, gen_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fake rows -> (local generator loss, features for the server), graph kept."""

@@ -71,6 +71,10 @@ def write_training_report(run: RunDir, model_name: str, model=None, layout=None)
         panels.append(("critic gradient norm at interpolates", norms, True))
     if probes:
         panels.append(("FD (fresh samples)", {"fd": ([p["iteration"] for p in probes], [p["fd"] for p in probes])}, False))
+    if "batch_rows" in entries[-1]:  # the sound DP mode logs no real-data statistic, only its Poisson batch sizes
+        panels.append(("rows in the last critic batch (Poisson)", _series(entries, "batch_rows"), False))
+    if not panels:
+        return
     save_curves(panels, run.file(HEALTH_PNG), title=f"{model_name}: training health")
     last = entries[-1]
     rows = [[k, v] for k, v in last.items() if k not in ("time", "iteration", "seconds")]

@@ -21,7 +21,7 @@ from privgen.vfl.evaluate import fd_probe
 from privgen.vfl.models import MODELS
 from privgen.vfl.report import write_training_report
 from privgen.vfl.nets import NetSizes
-from privgen.vfl.sources import load_vertical
+from privgen.vfl.sources import is_table_spec, load_vertical
 from privgen.vfl.store import KIND, build_model, save_model
 from privgen.vfl.trainer import iterations_for, train
 
@@ -61,9 +61,17 @@ def check_finite_weights(model, iteration: int) -> None:
 def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: int = 0, epochs: int | None = 10,
                   iterations: int | None = None, sizes: NetSizes = NetSizes(), cfg: GanConfig = GanConfig(),
                   device: str = "auto", overwrite: bool = False, quiet: bool = False, probe_every: int = 0,
-                  probe_rows: int = 2000) -> RunDir:
+                  probe_rows: int = 2000, dp: str = "none", epsilon: float | None = None, delta: float = 1e-5,
+                  sigma: float | None = None, conversion: str = "improved", clip: float = 1.0,
+                  schema: str | None = None) -> RunDir:
     """Train (or resume) one model; with `probe_every`, the FD of `probe_rows` fresh samples is logged
-    every so many iterations (`curve` in metrics.json), without changing the run."""
+    every so many iterations (`curve` in metrics.json), without changing the run.
+
+    `dp` "paper" or "sound" trains under differential privacy (DESIGN §10; privgen.privacy), with σ from
+    (epsilon, delta) over the planned critic steps or from `sigma`; "sound" encodes tables with a public
+    `schema` (a JSON file; the embedded Adult table ships one)."""
+    from privgen.privacy.vfl_plan import check_dp_options, dp_metrics, dp_report, plan_dp
+
     if model_name not in MODELS:
         raise UserError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
     checks.optional_positive_int("--iterations", iterations)
@@ -72,21 +80,35 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
             raise UserError("give --epochs or --iterations (a positive integer)")
         checks.positive_int("--epochs", epochs)
     check_gan_config(cfg)
+    check_dp_options(dp, model_name, epsilon, delta, sigma, conversion, clip, cfg.batch_size, probe_every)
+    if schema is not None or (dp == "sound" and is_table_spec(spec)):
+        from privgen.privacy.schema import builtin_schema
+
+        ref = str(Path(schema).resolve()) if schema is not None else builtin_schema(spec.get("data"))
+        if ref is None:
+            raise UserError("--dp sound needs a public schema for a table (numeric bounds, category lists) so that "
+                            "preprocessing reads no private row: pass --schema schema.json (a template: "
+                            "`privgen vfl schema --data ... --out schema.json`, then edit it)")
+        spec = {**spec, "schema": ref}
     dev = resolve_device(device)
     data = load_vertical(spec)  # every input check happens here, before anything is written
     if data.n < cfg.batch_size:
         raise UserError(f"only {data.n} training rows; need at least one batch of {cfg.batch_size}")
     n_iter = iterations if iterations else iterations_for(int(epochs), data.n, cfg.batch_size, cfg.n_critic)
+    dp_cfg, accounting = plan_dp(dp, epsilon, delta, sigma, conversion, clip, data.n, cfg.batch_size,
+                                 n_iter * cfg.n_critic, seed)
     config = {"model": model_name, "data_spec": spec, "seed": seed, "epochs": epochs, "iterations": n_iter,
               "sizes": sizes.to_json(), "gan": cfg.to_json(), "device": str(dev), "quiet": quiet,
               "party_columns": [len(c) for c in data.layout.party_columns()]}
+    if dp_cfg.on:  # absent for --dp none, so a non-DP run's config.json is as before
+        config["dp"] = dp_cfg.to_json()
     if not overwrite and (Path(out) / CHECKPOINT).is_file():
         verify_checksum(Path(out) / CHECKPOINT)  # a corrupted checkpoint is refused before config.json is touched
     # a finished run is refused (naming any option that differs) before anything is written
     run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True, budget=("iterations", "--iterations/--epochs"))
     seed_everything(seed)
     parts = [torch.from_numpy(np.asarray(p, dtype=np.float32)).to(dev) for p in data.train]
-    model = build_model(model_name, data.layout.dims(), data.layout, sizes, cfg, parts=parts, device=dev)
+    model = build_model(model_name, data.layout.dims(), data.layout, sizes, cfg, parts=parts, device=dev, dp=dp_cfg)
     ckpt = run.file(CHECKPOINT)
 
     def resume(sched) -> int:
@@ -113,6 +135,14 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
                "expected_bytes": expected_bytes(model_name, data.layout.dims(), sizes, cfg),
                "bytes_first_critic_step": model.transport.step_bytes(records[0].step) if records else 0,
                "message_kinds": sorted({r.kind for r in model.transport.records})}
+    if dp_cfg.on:
+        metrics["dp"] = dp_metrics(dp_cfg, accounting)
     write_training_report(run, model_name, model, data.layout)
+    if dp_cfg.on:
+        from privgen.report import write_markdown
+
+        report = run.file("report.md")
+        write_markdown(report, (report.read_text() if report.exists() else f"# {model_name} training\n")
+                       + dp_report(metrics["dp"]))
     run.write_metrics(metrics)
     return run

@@ -5,14 +5,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from privgen.privacy import mechanisms as mech
+from privgen.privacy.config import NO_DP, DPConfig
 from privgen.vfl.config import GanConfig
 from privgen.vfl.losses import critic_gap, gradient_penalty
 from privgen.vfl.nets import NetSizes, adam, score_head
 
 
 class Server:
-    def __init__(self, feature_dims: list[int], sizes: NetSizes, cfg: GanConfig, device: torch.device) -> None:
-        self.cfg = cfg
+    def __init__(self, feature_dims: list[int], sizes: NetSizes, cfg: GanConfig, device: torch.device,
+                 dp: DPConfig = NO_DP) -> None:
+        self.cfg, self.dp, self.feature_dims = cfg, dp, feature_dims
+        self.noise_gen = dp.noise_generator("server") if dp.mode == "sound" else None
         self.critic = score_head(sum(feature_dims), sizes.server_hidden).to(device)
         self.opt = adam(self.critic.parameters(), cfg.lr)
 
@@ -38,6 +42,31 @@ class Server:
         m = len(real)
         grads = [[leaves[k].grad, leaves[m + k].grad, leaves[2 * m + k].grad] for k in range(m)]
         return grads, float(-gap.detach())
+
+    def sound_update(self, real: list[torch.Tensor], fake: list[torch.Tensor], hat: list[torch.Tensor]
+                     ) -> tuple[list[list[torch.Tensor]], torch.Tensor]:
+        """Sound DP mode, first half: per-example D_S gradients (kept here) and the feature gradients for the
+        parties: per row (real, interpolate; un-averaged, the parties clip per example) and for the fake
+        term (a batch mean: fakes are data-independent). Returns those and D_S's per-example squared norms."""
+        b = len(real[0])
+        r, h = torch.cat(real, 1), torch.cat(hat, 1)
+        self._per_example, g_r, g_h = mech.server_per_example(self.critic, self.cfg.lambda_gp, r, h)
+        self.opt.zero_grad(set_to_none=True)
+        f = [t.requires_grad_(True) for t in fake]
+        self.critic(torch.cat(f, 1)).mean().backward()  # fake term: D_S's batch gradient, and d/d fake features
+        g_rs, g_hs = g_r.split(self.feature_dims, 1), g_h.split(self.feature_dims, 1)
+        grads = [[g_rs[k], f[k].grad, g_hs[k]] for k in range(len(real))]
+        return grads, mech.squared_norms([self._per_example], b)
+
+    def sound_step(self, factors: torch.Tensor) -> None:
+        """Second half, once every party's squared norms gave the joint clip factors: noisy mean, step."""
+        assert self.noise_gen is not None
+        noisy = mech.noisy_mean(self._per_example, factors, self.dp.sigma, self.dp.clip, self.dp.expected_batch,
+                                self.noise_gen)
+        for name, p in self.critic.named_parameters():
+            p.grad = p.grad + noisy[name]
+        self.opt.step()
+        self._per_example = {}
 
     def generator_grads(self, fake: list[torch.Tensor]) -> list[torch.Tensor]:
         """dL_G/d features for L_G = -D_S(concat fake features); D_S's own weights are not touched."""

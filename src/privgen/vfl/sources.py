@@ -47,6 +47,14 @@ def load_vertical(spec: dict[str, Any]) -> VerticalData:
     return _table(spec)
 
 
+def is_table_spec(spec: dict[str, Any]) -> bool:
+    """Whether the spec describes a table (party files, a table file, an embedded table), not images."""
+    name = spec.get("data")
+    return bool(spec.get("party_files")) or not (name is not None and (REGISTRY.get(name) is None or
+                                                                       REGISTRY[name].kind == "image")
+                                                 and not _is_table_path(name))
+
+
 def _is_table_path(name: str) -> bool:
     return Path(name).suffix.lower() in (".csv", ".parquet", ".pq")
 
@@ -82,6 +90,12 @@ def _table(spec: dict[str, Any]) -> VerticalData:
     if empty:
         raise UserError(f"parties {empty} hold no columns besides the ID")
     df = check_missing(df, spec.get("impute", False))
+    schema = None
+    if spec.get("schema"):  # the sound DP mode: data-independent encoding (privgen.privacy.schema)
+        from privgen.privacy.schema import apply_schema, load_schema
+
+        schema = load_schema(spec["schema"])
+        df = apply_schema(schema, df, spec["schema"], allow_extra=spec["schema"].startswith("builtin:"))
     if target is None:
         target = groups[-1][-1]
     rng = np.random.default_rng(spec["split_seed"])
@@ -91,7 +105,12 @@ def _table(spec: dict[str, Any]) -> VerticalData:
     if spec.get("max_rows"):
         train = train.iloc[:spec["max_rows"]]
     train, test = train.reset_index(drop=True), test.reset_index(drop=True)
-    layout = TableLayout([TableEncoder.fit(train[g]) for g in groups], target)
+    if schema is not None:
+        from privgen.privacy.schema import encoder_from_schema
+
+        layout = TableLayout([encoder_from_schema(schema, g) for g in groups], target)
+    else:
+        layout = TableLayout([TableEncoder.fit(train[g]) for g in groups], target)
     _check_test_categories(layout, train, test)
     parts = layout.split(train)
     for k, (part, enc) in enumerate(zip(parts, layout.encoders)):

@@ -12,6 +12,7 @@ import torch
 
 from privgen.checks import resolve_device
 from privgen.errors import UserError
+from privgen.privacy.config import NO_DP, DPConfig
 from privgen.runs import RunDir, atomic_write_json, load_state_into, read_json, record_checksum, verify_checksum
 from privgen.vfl.config import GanConfig
 from privgen.vfl.models import MODELS, VflModel
@@ -33,10 +34,13 @@ def save_model(run: RunDir, model: VflModel, layout: ImageLayout | TableLayout) 
 
 
 def build_model(name: str, dims: list[int], layout: ImageLayout | TableLayout, sizes: NetSizes, cfg: GanConfig,
-                parts: list[torch.Tensor] | None = None, device: torch.device | str = "cpu") -> VflModel:
+                parts: list[torch.Tensor] | None = None, device: torch.device | str = "cpu",
+                dp: DPConfig = NO_DP) -> VflModel:
     if name not in MODELS:
         raise UserError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     parts = parts if parts is not None else [torch.zeros(1, d, device=device) for d in dims]
+    if dp.on:
+        return MODELS[name](parts, layout.spans(), sizes, cfg, dp=dp)
     return MODELS[name](parts, layout.spans(), sizes, cfg)
 
 
@@ -55,10 +59,11 @@ def load_model(path: Path | str, device: torch.device | str = "cpu") -> tuple[Vf
                         "the model directory is corrupted or was edited (train it again)") from None
     try:
         sizes, gan, name = NetSizes.from_json(cfg["sizes"]), GanConfig(**cfg["gan"]), cfg["model"]
+        dp = DPConfig.from_json(cfg.get("dp"))
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise UserError(f"{run.file('config.json')} lacks the model's sizes or settings ({type(e).__name__}: {e}); "
                         "the model directory is corrupted or was edited (train it again)") from None
-    model = build_model(name, dims, layout, sizes, gan, device=device)
+    model = build_model(name, dims, layout, sizes, gan, device=device, dp=dp)
     for name, module in model.modules().items():
         load_state_into(module, run.file(WEIGHTS.format(name)))
     return model, layout, run

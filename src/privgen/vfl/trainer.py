@@ -39,8 +39,8 @@ class Schedule:
     def z_seed(self) -> int:
         return int(torch.randint(2**31 - 1, (1,), generator=self.gen))
 
-    def alpha(self) -> torch.Tensor:
-        return torch.rand(self.batch_size, 1, generator=self.gen)
+    def alpha(self, n: int | None = None) -> torch.Tensor:
+        return torch.rand(self.batch_size if n is None else n, 1, generator=self.gen)
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"schedule_generator": self.gen.get_state(), "schedule_perm": self._perm.clone(),
@@ -51,6 +51,26 @@ class Schedule:
         if perm.shape != (self.n_rows,) or not 0 <= pos <= self.n_rows:
             raise ValueError(f"schedule state for {perm.numel()} rows at {pos}; this run has {self.n_rows} rows")
         self._perm, self._pos = perm.to(torch.int64), pos
+
+
+class SubsetSchedule(Schedule):
+    """DP-VFLGAN's sampling: a fresh uniformly random subset of exactly B rows every step (without
+    replacement within the step, independently across steps), what its accountant assumes."""
+
+    def rows(self) -> torch.Tensor:
+        return torch.randperm(self.n_rows, generator=self.gen)[:self.batch_size]
+
+
+class PoissonSchedule(Schedule):
+    """The sound mode's sampling: each row joins each step's batch independently with probability q = B/N
+    (what the Poisson-subsampled Gaussian accountant assumes); batch sizes vary around B."""
+
+    def rows(self) -> torch.Tensor:
+        mask = torch.rand(self.n_rows, generator=self.gen) < self.batch_size / self.n_rows
+        return mask.nonzero().flatten()
+
+
+SCHEDULES: dict[str, type[Schedule]] = {"none": Schedule, "paper": SubsetSchedule, "sound": PoissonSchedule}
 
 
 def iterations_for(epochs: int, n_rows: int, batch_size: int, n_critic: int) -> int:
@@ -65,7 +85,8 @@ def run_iteration(model: VflModel, sched: Schedule) -> dict[str, float]:
     stats: dict[str, float] = {}
     for _ in range(model.cfg.n_critic):
         model.transport.next_step()
-        stats = model.critic_step(sched.rows(), sched.z_seed(), sched.alpha())
+        idx = sched.rows()
+        stats = model.critic_step(idx, sched.z_seed(), sched.alpha(len(idx)))
     model.transport.next_step()
     model.generator_step(sched.z_seed(), sched.batch_size)
     return stats
@@ -87,7 +108,7 @@ def train(model: VflModel, n_rows: int, iterations: int, seed: int, quiet: bool 
     """
     if n_rows < model.cfg.batch_size:
         raise ValueError(f"{n_rows} rows is fewer than one batch of {model.cfg.batch_size}")
-    sched = Schedule(n_rows, model.cfg.batch_size, seed)
+    sched = SCHEDULES[model.dp.mode](n_rows, model.cfg.batch_size, seed)
     first = resume(sched) if resume else 0
     times, curve, probe_seconds = [], [], 0.0
     start = time.perf_counter()

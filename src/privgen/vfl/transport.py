@@ -4,6 +4,10 @@ Only three kinds of message exist: `control` (row indices, latent seed, interpol
 `features` (a bottom network's output, or a shared generator's hidden layer) and `feature_grad` (the
 gradient of a loss with respect to such features). The transport copies each tensor and cuts its autograd
 graph, so the receiver can only use what was actually sent; its log is what the privacy tests inspect.
+
+The sound DP mode (privgen.privacy) adds two `control` messages per party and critic step: `sq_norms` (the
+party's per-example squared gradient norms, b numbers, up) and `clip_factors` (b numbers, down). They are
+statistics of gradients, like the row indices are of the schedule: no row, feature or gradient crosses.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from privgen.data.tabular import Span
+from privgen.privacy.config import NO_DP, DPConfig
 from privgen.vfl.config import GanConfig
 from privgen.vfl.nets import NetSizes
 from privgen.vfl.transport import InProcessTransport
@@ -18,8 +19,8 @@ class VflModel:
     name = "base"
 
     def __init__(self, parts: list[torch.Tensor], spans: list[list[Span]], sizes: NetSizes, cfg: GanConfig,
-                 transport: InProcessTransport | None = None) -> None:
-        self.sizes, self.cfg = sizes, cfg
+                 transport: InProcessTransport | None = None, dp: DPConfig = NO_DP) -> None:
+        self.sizes, self.cfg, self.dp = sizes, cfg, dp
         self.dims = [p.shape[1] for p in parts]
         self.transport = transport or InProcessTransport()
         self.device = parts[0].device
@@ -42,6 +43,10 @@ class VflModel:
         Computed in-process for monitoring only: it reads no new data, draws no random numbers and leaves
         every weight and gradient as it was, so logging it cannot change a run.
         """
+        return {}
+
+    def noise_generators(self) -> dict[str, torch.Generator]:
+        """Every DP noise generator by owner (checkpoints save them: a DP run resumes bit-identically)."""
         return {}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:

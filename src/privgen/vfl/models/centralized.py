@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from privgen.data.tabular import Span
+from privgen.privacy.mechanisms import clip_factors
 from privgen.vfl.losses import row_gradient_norms
 from privgen.vfl.models.base import VflModel
 from privgen.vfl.party import Party
@@ -17,19 +18,29 @@ from privgen.vfl.party import Party
 class Centralized(VflModel):
     name = "centralized"
 
-    def __init__(self, parts, spans, sizes, cfg, transport=None) -> None:
-        super().__init__(parts, spans, sizes, cfg, transport)
+    def __init__(self, parts, spans, sizes, cfg, transport=None, dp=None) -> None:
+        super().__init__(parts, spans, sizes, cfg, transport, *([dp] if dp is not None else []))
         pooled, offset = [], 0
         for d, party_spans in zip(self.dims, spans):
             pooled += [Span(s.start + offset, s.end + offset, s.kind) for s in party_spans]
             offset += d
         self.pool = Party("pooled", torch.cat(parts, 1), pooled, sizes, dataclasses.replace(cfg, lambda_local=1.0),
-                          penalty="whole")
+                          penalty="whole", dp=self.dp)
+
+    def noise_generators(self) -> dict[str, torch.Generator]:
+        return {"pooled": self.pool.noise_gen} if self.pool.noise_gen is not None else {}
 
     def critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor) -> dict[str, float]:
-        loss, _ = self.pool.local_critic(idx, self.latent(z_seed, len(idx)), alpha.to(self.device))
+        p = self.pool
+        if self.dp.mode == "sound":  # the DP reference: the same per-example clipping, one owner, no server
+            p.sound_forward(idx, self.latent(z_seed, self.dp.expected_batch + len(idx)), alpha.to(self.device))
+            zeros = torch.zeros(len(idx), self.sizes.feature_dim, device=self.device)
+            sq = p.sound_per_example(zeros, zeros)
+            p.sound_step(clip_factors([sq], self.dp.clip), None)
+            return {"batch_rows": float(len(idx))}
+        loss, _ = p.local_critic(idx, self.latent(z_seed, len(idx)), alpha.to(self.device))
         loss.backward()
-        self.pool.opt_c.step()
+        p.critic_step_update()
         return {"critic_loss": float(loss.detach())}
 
     def generator_step(self, z_seed: int, batch_size: int) -> None:
@@ -40,6 +51,8 @@ class Centralized(VflModel):
         return list(self.pool.sample(self.latent(z_seed, n)).split(self.dims, dim=1))
 
     def health(self) -> dict[str, float]:
+        if self.dp.on:
+            return {}
         p = self.pool
         hat = p.last_interpolates.clone().requires_grad_(True)
         return {"critic_grad_norm": float(row_gradient_norms(p.head(p.bottom(hat)), [hat]).mean())}

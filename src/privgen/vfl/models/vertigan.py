@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from privgen.errors import UserError
 from privgen.vfl.losses import row_gradient_norms
 from privgen.vfl.models.base import VflModel
 from privgen.vfl.nets import adam, gen_backbone
@@ -15,7 +16,10 @@ from privgen.vfl.party import Party
 class VertiGAN(VflModel):
     name = "vertigan"
 
-    def __init__(self, parts, spans, sizes, cfg, transport=None) -> None:
+    def __init__(self, parts, spans, sizes, cfg, transport=None, dp=None) -> None:
+        if dp is not None and dp.on:
+            raise UserError("--dp applies to vflgan and centralized; VertiGAN's shared generator layer has no "
+                            "DP mechanism here: use --model vflgan (or --dp none)")
         super().__init__(parts, spans, sizes, cfg, transport)
         self.backbone = gen_backbone(sizes.z_dim, sizes.gen_hidden).to(self.device)
         self.opt_b = adam(self.backbone.parameters(), cfg.lr)

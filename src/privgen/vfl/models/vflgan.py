@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from privgen.privacy.mechanisms import clip_factors
 from privgen.vfl.losses import row_gradient_norms
 from privgen.vfl.models.base import VflModel
 from privgen.vfl.party import Party
@@ -22,12 +23,19 @@ FEATURE_TAGS = ("real", "fake", "interp")
 class VFLGAN(VflModel):
     name = "vflgan"
 
-    def __init__(self, parts, spans, sizes, cfg, transport=None) -> None:
-        super().__init__(parts, spans, sizes, cfg, transport)
-        self.parties = [Party(f"party{k + 1}", x, s, sizes, cfg) for k, (x, s) in enumerate(zip(parts, spans))]
-        self.server = Server([sizes.feature_dim] * len(parts), sizes, cfg, self.device)
+    def __init__(self, parts, spans, sizes, cfg, transport=None, dp=None) -> None:
+        super().__init__(parts, spans, sizes, cfg, transport, *([dp] if dp is not None else []))
+        self.parties = [Party(f"party{k + 1}", x, s, sizes, cfg, dp=self.dp) for k, (x, s) in enumerate(zip(parts, spans))]
+        self.server = Server([sizes.feature_dim] * len(parts), sizes, cfg, self.device, dp=self.dp)
+
+    def noise_generators(self) -> dict[str, torch.Generator]:
+        gens = {p.name: p.noise_gen for p in self.parties}
+        gens["server"] = self.server.noise_gen
+        return {k: g for k, g in gens.items() if g is not None}
 
     def critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor) -> dict[str, float]:
+        if self.dp.mode == "sound":
+            return self._sound_critic_step(idx, z_seed, alpha)
         t = self.transport
         sent = []
         for p in self.parties:
@@ -40,6 +48,34 @@ class VFLGAN(VflModel):
         for p, g in zip(self.parties, grads):
             p.critic_backward([t.send("server", p.name, "feature_grad", tag, x) for tag, x in zip(FEATURE_TAGS, g)])
         return {"wasserstein": gap}
+
+    def _sound_critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor) -> dict[str, float]:
+        """One critic step of the sound DP mode (DESIGN §10), as messages.
+
+        Beyond the non-DP step's features and feature gradients, two small `control` messages cross per
+        party: up, the party's per-example squared gradient norms (b numbers: a statistic of its gradient,
+        no row, no gradient); down, the clip factors min(1, C/joint norm) (b numbers, the same for all).
+        No party sees another's gradients or norms; the server sees only their sums through the factors.
+        """
+        t, big_b = self.transport, self.dp.expected_batch
+        sent = []
+        for p in self.parties:
+            rows = t.send("server", p.name, "control", "rows", idx)
+            seed = t.send("server", p.name, "control", "z_seed", torch.tensor([z_seed]))
+            a = t.send("server", p.name, "control", "alpha", alpha).to(self.device)
+            feats = p.sound_forward(rows, p.latent(int(seed), big_b + len(rows)), a)
+            sent.append([t.send(p.name, "server", "features", tag, f) for tag, f in zip(FEATURE_TAGS, feats)])
+        grads, server_sq = self.server.sound_update(*[[s[i] for s in sent] for i in range(3)])
+        sq, fake_grads = [server_sq], []
+        for p, g in zip(self.parties, grads):
+            g_real, g_fake, g_hat = (t.send("server", p.name, "feature_grad", tag, x) for tag, x in zip(FEATURE_TAGS, g))
+            fake_grads.append(g_fake)
+            sq.append(t.send(p.name, "server", "control", "sq_norms", p.sound_per_example(g_real, g_hat)))
+        factors = clip_factors(sq, self.dp.clip)
+        self.server.sound_step(factors)
+        for p, g_fake in zip(self.parties, fake_grads):
+            p.sound_step(t.send("server", p.name, "control", "clip_factors", factors), g_fake)
+        return {"batch_rows": float(len(idx))}
 
     def generator_step(self, z_seed: int, batch_size: int) -> None:
         t = self.transport
@@ -58,6 +94,8 @@ class VFLGAN(VflModel):
         return [p.sample(p.latent(z_seed, n)) for p in self.parties]
 
     def health(self) -> dict[str, float]:
+        if self.dp.on:  # the interpolates mix real rows: their gradient norms are not covered by the DP noise
+            return {}
         hats = [p.last_interpolates.clone().requires_grad_(True) for p in self.parties]
         feats = [p.bottom(h) for p, h in zip(self.parties, hats)]
         out = {"critic_grad_norm": float(row_gradient_norms(self.server.critic(torch.cat(feats, 1)), hats).mean())}

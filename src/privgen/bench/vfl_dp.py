@@ -1,0 +1,111 @@
+"""`privgen bench vfl --dp`: VFLGAN without DP, with the paper's mechanism and with the sound mode at
+several ε (δ = 1e-5), same networks and budget; quality (FD, cross-party association error, utility) and
+interleaved step time of the three modes on the same rows (so machine load hits them alike)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from privgen.errors import UserError
+from privgen.privacy.config import DPConfig
+from privgen.report import markdown_table, write_markdown
+from privgen.runs import RunDir
+from privgen.seeding import seed_everything
+from privgen.vfl.config import GanConfig
+from privgen.vfl.evaluate import evaluate_run
+from privgen.vfl.models import MODELS
+from privgen.vfl.nets import SIZE_PRESETS
+from privgen.vfl.run import train_vfl_run
+from privgen.vfl.sources import data_spec, load_vertical
+from privgen.vfl.trainer import SCHEDULES, run_iteration
+
+DP_SCENARIOS = {"adult": ("adult", 3), "mnist_halves": ("mnist5k", 2)}
+DELTA = 1e-5
+MODES = ("paper", "sound")
+
+
+def dp_step_time(spec: dict, size: str, iterations: int, seed: int, device: str) -> dict[str, Any]:
+    """Median iteration time of vflgan with --dp none / paper / sound, interleaved one iteration each."""
+    data = load_vertical({**spec, "schema": None})
+    parts = [torch.from_numpy(np.asarray(p, dtype=np.float32)).to(device) for p in data.train]
+    cfg, n = GanConfig(), data.n
+    dps = {"none": DPConfig(), "paper": DPConfig("paper", 1.0, 1.5 / cfg.batch_size, cfg.batch_size / n, cfg.batch_size, seed),
+           "sound": DPConfig("sound", 1.0, 1.0, cfg.batch_size / n, cfg.batch_size, seed)}
+    models = {m: MODELS["vflgan"](parts, data.layout.spans(), SIZE_PRESETS[size], cfg, dp=d) if d.on
+              else MODELS["vflgan"](parts, data.layout.spans(), SIZE_PRESETS[size], cfg) for m, d in dps.items()}
+    scheds = {m: SCHEDULES[m](n, cfg.batch_size, seed) for m in dps}
+    times: dict[str, list[float]] = {m: [] for m in dps}
+    for i in range(iterations + 2):
+        for m in dps:
+            t0 = time.perf_counter()
+            run_iteration(models[m], scheds[m])
+            if i >= 2:
+                times[m].append(time.perf_counter() - t0)
+    med = {m: float(np.median(v)) for m, v in times.items()}
+    return {"iteration_time_s": med, "paper_over_none": med["paper"] / med["none"],
+            "sound_over_none": med["sound"] / med["none"], "iterations": iterations,
+            "threads": torch.get_num_threads()}
+
+
+def run_dp_bench(out: Path | str, scenarios: list[str], epsilons: list[float], iterations: int, size: str = "small",
+                 seed: int = 0, device: str = "cpu", overwrite: bool = False, quiet: bool = False,
+                 timing_iterations: int = 20) -> Path:
+    unknown = [s for s in scenarios if s not in DP_SCENARIOS]
+    if unknown:
+        raise UserError(f"--dp-scenarios {unknown} unknown; choose from {', '.join(DP_SCENARIOS)}")
+    if not epsilons or any(not e > 0 for e in epsilons):
+        raise UserError(f"--dp-epsilons must be positive numbers, got {epsilons}")
+    if iterations <= 0:
+        raise UserError(f"--iterations must be positive, got {iterations}")
+    if size not in SIZE_PRESETS:
+        raise UserError(f"--size {size!r} is unknown; choose one of {', '.join(SIZE_PRESETS)}")
+    run = RunDir.create(out, "bench_vfl_dp", {"scenarios": scenarios, "epsilons": epsilons, "iterations": iterations,
+                                              "size": size, "seed": seed, "device": device}, overwrite=overwrite)
+    seed_everything(seed)
+    torch.set_num_threads(1)  # shared CPU: one intra-op thread per process (see bench/vfl.py)
+    start = time.perf_counter()
+    text = [f"# VFL benchmark with differential privacy (δ = {DELTA:g})\n",
+            f"vflgan, `{size}` networks ({SIZE_PRESETS[size]}), batch 64, n_critic 5, {iterations} generator "
+            f"iterations ({iterations * 5} critic steps) for every row; ε from the improved conversion.\n"]
+    results: dict[str, Any] = {}
+    for name in scenarios:
+        data_name, parties = DP_SCENARIOS[name]
+        spec = data_spec(data_name, parties)
+        rows, res = [], {}
+        grid = [("none", None)] + [(m, e) for m in MODES for e in epsilons]
+        for mode, eps in grid:
+            key = mode if eps is None else f"{mode}_eps{eps:g}"
+            r = train_vfl_run(spec, "vflgan", run.path / name / key, seed, None, iterations, SIZE_PRESETS[size],
+                              GanConfig(), device, overwrite=True, quiet=quiet, dp=mode, epsilon=eps, delta=DELTA)
+            ev, _ = evaluate_run(r.path, None, seed, device, quiet)
+            d = r.metrics.get("dp", {})
+            res[key] = {"mode": mode, "epsilon": d.get("epsilon"), "sigma": d.get("sigma"), "fd": ev["fd"],
+                        "association_error": ev["association_error"], "utility": ev["utility"],
+                        "utility_real": ev["utility_real"], "iteration_time_s": r.metrics["iteration_time_s"]}
+            rows.append([mode, "∞" if eps is None else f"{d['epsilon']:.3g}", "-" if eps is None else f"{d['sigma']:.3g}",
+                         f"{ev['fd']:.4g}", f"{ev['association_error']:.4g}", f"{ev['utility']:.4g}",
+                         f"{ev['utility_real']:.4g}"])
+            run.log(scenario=name, row=key, seconds=round(time.perf_counter() - start, 1))
+        timing = dp_step_time(spec, size, timing_iterations, seed, device)
+        results[name] = {"rows": res, "step_time": timing}
+        t = timing["iteration_time_s"]
+        text.append(f"## {name} ({data_name}, {parties} parties)\n\n"
+                    + markdown_table(["dp", "ε", "σ", "FD", "cross-party assoc. error", "utility (TSTR)", "utility (real)"], rows)
+                    + f"\nStep time (interleaved, median of {timing['iterations']} iterations, 1 thread): none "
+                      f"{t['none'] * 1000:.1f} ms, paper {t['paper'] * 1000:.1f} ms ({timing['paper_over_none']:.2f}×), "
+                      f"sound {t['sound'] * 1000:.1f} ms ({timing['sound_over_none']:.2f}×).\n")
+        if "sound_eps10" in res:
+            gap = res["none"]["utility"] - res["sound_eps10"]["utility"]
+            results[name]["utility_gap_sound_eps10"] = gap
+            text.append(f"Utility of non-DP minus sound at ε = 10: {gap:.4g} (goal ≤ 0.05).\n")
+    wall = time.perf_counter() - start
+    text.append(f"\nBench wall time: {wall / 60:.1f} min.\n")
+    write_markdown(run.file("report.md"), "\n".join(text))
+    run.write_metrics({"scenarios": results, "wall_seconds": wall})
+    return run.file("report.md")

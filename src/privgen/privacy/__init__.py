@@ -1,0 +1,1 @@
+"""Differential privacy for VFL training (DESIGN §10): accountants, mechanisms, schemas, budgets."""
