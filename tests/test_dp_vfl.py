@@ -383,4 +383,4 @@ def test_sound_run_long_enough_to_log_writes_its_report(tmp_path, cli) -> None:
     entries = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     logged = [e for e in entries if "iteration" in e]
     assert logged and set(logged[-1]) == {"time", "iteration", "seconds", "batch_rows"}
-    assert (out / "health.png").is_file() and "Not covered" in (out / "report.md").read_text()
+    assert (out / "loss.png").is_file() and "Not covered" in (out / "report.md").read_text()

@@ -200,7 +200,7 @@ def test_finished_run_is_not_trained_again(trained, capsys) -> None:
 
 
 def test_train_logs_health_and_probes_fd_without_changing_the_run(tmp_path, capsys) -> None:
-    """--probe-every adds an FD curve and health.png; the weights equal those of a run without probes."""
+    """--probe-every adds an FD curve and loss.png; the weights equal those of a run without probes."""
     import json
 
     from safetensors.torch import load_file
@@ -213,7 +213,7 @@ def test_train_logs_health_and_probes_fd_without_changing_the_run(tmp_path, caps
     m = json.loads((tmp_path / "probed" / "metrics.json").read_text())
     assert [p["iteration"] for p in m["curve"]] == [3, 6] and all(p["fd"] >= 0 for p in m["curve"])
     report = (tmp_path / "probed" / "report.md").read_text()
-    assert (tmp_path / "probed" / "health.png").is_file() and "training" in report
+    assert (tmp_path / "probed" / "loss.png").is_file() and "training" in report
     assert "First rows of a synthetic table" in report and "| income |" in report
     files = sorted(p.name for p in (tmp_path / "plain").glob("party*.safetensors")) + ["server.critic.safetensors"]
     for name in files:

@@ -152,7 +152,7 @@ def run_scenario(sc: Scenario, root: Path, iterations: int, seed: int, device: s
                             GanConfig(), device, overwrite=True, quiet=quiet, probe_every=probe_every,
                             probe_rows=sc.n_eval)
         metrics, x = evaluate_run(run.path, sc.n_eval, seed, device, quiet)
-        results[name] = {**run.metrics, **metrics, "health": f"{sc.name}/{name}/health.png"}
+        results[name] = {**run.metrics, **metrics, "health": f"{sc.name}/{name}/loss.png"}
         if x is not None:
             images[name] = x[:10]
     timing = scenario_step_time(sc, spec, seed, device, STEP_TIME_ITERATIONS if iterations > QUICK_ITERATIONS else 3)

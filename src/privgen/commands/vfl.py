@@ -32,7 +32,7 @@ def train(
     max_rows: int = typer.Option(None, "--max-rows", help="Use at most this many training rows."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default; 1 is fastest on a busy CPU)."),
     probe_every: int = typer.Option(0, "--probe-every", help="Log the FD of 2,000 fresh samples every N iterations "
-                                    "(0: never); plotted in health.png. It does not change the run."),
+                                    "(0: never); plotted in loss.png. It does not change the run."),
     dp: str = typer.Option("none", "--dp", help="none, paper (DP-VFLGAN as published) or sound (covers all that is published)."),
     epsilon: float = typer.Option(None, "--epsilon", help="Target ε (σ is calibrated for the planned critic steps)."),
     delta: float = typer.Option(1e-5, "--delta", help="δ of (ε, δ)-DP; keep it below 1/N."),

@@ -12,7 +12,7 @@ from typing import Any
 from privgen.report import markdown_table, save_curves, write_markdown
 from privgen.runs import LOG, RunDir
 
-HEALTH_PNG = "health.png"
+HEALTH_PNG = "loss.png"  # the same name as every training run's curves
 SAMPLES_PNG = "samples.png"
 
 
