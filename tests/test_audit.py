@@ -158,3 +158,25 @@ def test_worker_processes_give_the_same_features_as_one_process(tmp_path) -> Non
     for pa, pb in zip(a, b):
         with np.load(pa) as za, np.load(pb) as zb:
             assert all(np.array_equal(za[k], zb[k]) for k in za.files)
+
+
+def test_cli_audit_under_paper_dp_sets_the_bound_beside_the_accountant(cli, tmp_path) -> None:
+    out = tmp_path / "a"
+    r = cli(*AUDIT, "--shadow-pairs", "5", "--features", "naive", "--dp", "paper", "--sigma", "1.0", "--out", out)
+    assert r.code == 0, r.err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["claimed_epsilon"] > 0 and m["verdict"].startswith("consistent")  # 2 test models prove nothing
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["generator"]["options"]["dp"] == "paper" and cfg["dp"] == "paper"
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--dp", "paper"], "--epsilon"),
+    (["--dp", "paper", "--sigma", "1", "--claimed-epsilon", "3"], "one or the other"),
+    (["--dp", "sound", "--sigma", "1"], "schema"),
+    (["--dp", "paper", "--sigma", "1", "--model", "vertigan"], "VertiGAN"),
+])
+def test_bad_dp_input(cli, tmp_path, args, fragment) -> None:
+    out = tmp_path / "a"
+    assert_user_error(cli(*AUDIT, "--shadow-pairs", "5", *args, "--out", out), fragment)
+    assert not out.exists()

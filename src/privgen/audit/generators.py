@@ -63,15 +63,20 @@ class VflGenerator:
     """
 
     def __init__(self, model: str, groups: list[list[str]], target: str | None, size: str = "small",
-                 iterations: int = 500, batch_size: int = 64, lr: float = 2e-4, lambda_gp: float = 40.0) -> None:
+                 iterations: int = 500, batch_size: int = 64, lr: float = 2e-4, lambda_gp: float = 40.0,
+                 dp: str = "none", epsilon: float | None = None, sigma: float | None = None, delta: float = 1e-5,
+                 clip: float = 1.0, schema: str | None = None) -> None:
         self.model_name, self.groups, self.target = model, groups, target
         self.size, self.iterations = size, iterations
         self.cfg_kwargs = {"batch_size": batch_size, "lr": lr, "lambda_gp": lambda_gp}
+        self.dp = {"mode": dp, "epsilon": epsilon, "sigma": sigma, "delta": delta, "clip": clip}
+        self.schema = schema  # the sound mode's public encoding; otherwise encoders are fitted on the rows
 
     def fit(self, rows: pd.DataFrame, seed: int) -> None:
         import torch
 
         from privgen.data.tabular import TableEncoder
+        from privgen.privacy.vfl_plan import plan_dp
         from privgen.seeding import seed_everything
         from privgen.vfl.config import GanConfig
         from privgen.vfl.nets import SIZE_PRESETS
@@ -79,11 +84,21 @@ class VflGenerator:
         from privgen.vfl.store import build_model
         from privgen.vfl.trainer import train
 
-        self.layout = TableLayout([TableEncoder.fit(rows[g]) for g in self.groups], self.target)
+        if self.schema:
+            from privgen.privacy.schema import encoder_from_schema, load_schema
+
+            public = load_schema(self.schema)
+            self.layout = TableLayout([encoder_from_schema(public, g) for g in self.groups], self.target)
+        else:
+            self.layout = TableLayout([TableEncoder.fit(rows[g]) for g in self.groups], self.target)
+        cfg = GanConfig(**self.cfg_kwargs)
+        d = self.dp
+        dp_cfg, _ = plan_dp(d["mode"], d["epsilon"], d["delta"], d["sigma"], "improved", d["clip"], len(rows),
+                            cfg.batch_size, self.iterations * cfg.n_critic, seed)
         seed_everything(seed)
         parts = [torch.from_numpy(np.asarray(p, dtype=np.float32)) for p in self.layout.split(rows)]
-        self.model = build_model(self.model_name, self.layout.dims(), self.layout, SIZE_PRESETS[self.size],
-                                 GanConfig(**self.cfg_kwargs), parts=parts, device=torch.device("cpu"))
+        self.model = build_model(self.model_name, self.layout.dims(), self.layout, SIZE_PRESETS[self.size], cfg,
+                                 parts=parts, device=torch.device("cpu"), dp=dp_cfg)
         train(self.model, len(rows), self.iterations, seed, quiet=True)
 
     def sample(self, n: int, seed: int) -> pd.DataFrame:

@@ -35,7 +35,12 @@ def synthetic(
     n_synthetic: int = typer.Option(None, "--n-synthetic", help="Rows each model publishes (default: as many as it trained on)."),
     alpha: float = typer.Option(0.05, "--alpha", help="1 - confidence of the ε lower bound."),
     delta: float = typer.Option(1e-5, "--delta", help="δ of the claim the bound is compared with."),
-    epsilon: float = typer.Option(None, "--claimed-epsilon", help="The ε the published model claims (default: no DP claim)."),
+    dp: str = typer.Option("none", "--dp", help="Train every shadow model under DP: none, paper (DP-VFLGAN as "
+                           "published) or sound; the accountant's ε becomes the claim the bound is set beside."),
+    dp_epsilon: float = typer.Option(None, "--epsilon", help="Target ε of --dp (σ calibrated over the planned critic steps)."),
+    dp_sigma: float = typer.Option(None, "--sigma", help="Noise multiplier of --dp instead of --epsilon."),
+    epsilon: float = typer.Option(None, "--claimed-epsilon", help="The ε the published model claims (default: no "
+                                  "DP claim; with --dp, the accountant's ε)."),
     workers: int = typer.Option(0, "--workers", help="Processes training shadow models (0: every core)."),
     seed: int = Seed, split_seed: int = SplitSeed, overwrite: bool = Overwrite, quiet: bool = Quiet,
 ) -> None:
@@ -63,17 +68,38 @@ def synthetic(
     checks.positive_int("--batch-size", batch_size)
     if epsilon is not None:
         checks.finite_positive("--claimed-epsilon", epsilon)
+    from privgen.privacy.vfl_plan import check_dp_options, plan_dp
+
+    check_dp_options(dp, model, dp_epsilon, delta, dp_sigma, "improved", 1.0, batch_size, 0)
+    if dp != "none" and epsilon is not None:
+        raise UserError("--claimed-epsilon is the accountant's ε under --dp; give one or the other")
     settings = AuditSettings(pairs=shadow_pairs, features=_FEATURES[features], on=_ON[on], n_synthetic=n_synthetic,
                              alpha=alpha, delta=delta, seed=seed)
     settings.validate()
-    vd = load_vertical(data_spec(data, parties, split_seed=split_seed, max_rows=max_rows))
+    vd_spec = data_spec(data, parties, split_seed=split_seed, max_rows=max_rows)
+    if dp == "sound":  # the sound mode encodes with a public schema: the audit must too
+        from privgen.privacy.schema import builtin_schema
+
+        ref = builtin_schema(data)
+        if ref is None:
+            raise UserError(f"--dp sound needs a public schema; privgen ships one for adult only, not {data!r}")
+        vd_spec = {**vd_spec, "schema": ref}
+    vd = load_vertical(vd_spec)
     if not isinstance(vd.layout, TableLayout):
         raise UserError(f"--data {data} is an image dataset; the synthetic-data audit works on tables")
+    schema = vd_spec.get("schema")
     spec = GeneratorSpec("vfl", {"model": model, "groups": vd.layout.party_columns(), "target": vd.layout.target,
-                                 "size": size, "iterations": iterations, "batch_size": batch_size})
+                                 "size": size, "iterations": iterations, "batch_size": batch_size, "dp": dp,
+                                 "epsilon": dp_epsilon, "sigma": dp_sigma, "delta": delta, "schema": schema})
+    if dp != "none":  # the claim: what the accountant gives the shadow models' training (one row fewer: OUT)
+        from privgen.vfl.config import GanConfig
+
+        _, acc = plan_dp(dp, dp_epsilon, delta, dp_sigma, "improved", 1.0, len(vd.raw_train), batch_size,
+                         iterations * GanConfig().n_critic, seed)
+        epsilon = acc.epsilon
     run = run_audit(vd.raw_train, vd.layout, spec, settings, out, target=target, claimed_epsilon=epsilon,
                     workers=workers, overwrite=overwrite, quiet=quiet,
-                    extra_config={"data": data, "parties": parties, "split_seed": split_seed, "max_rows": max_rows})
+                    extra_config={"data": data, "parties": parties, "split_seed": split_seed, "max_rows": max_rows, "dp": dp})
     m = run.metrics
     print(f"{m['verdict']}\nbest attack {m['best_attack']}: accuracy "
           f"{m['attacks'][m['best_attack']]['accuracy_mean']:.3f}, AUC {m['attacks'][m['best_attack']]['auc_mean']:.3f}; "
