@@ -26,6 +26,17 @@ class CliResult:
 
 
 @pytest.fixture
+def one_thread():
+    """One torch thread for the test (tiny models on a shared 2-core machine), restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]):
     """Run `privgen ARGS...` in-process; returns exit code, stdout and stderr."""
     from privgen.cli import main

@@ -17,12 +17,7 @@ from conftest import assert_user_error
 from test_bad_input import DIFF_TRAIN, VFL_TINY, shared, tree_hash  # noqa: F401  (shared: the session fixture)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def parties(root) -> list:

@@ -21,12 +21,7 @@ from test_bad_input import DIFF_TRAIN, shared  # noqa: F401  (shared: the sessio
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run(argv: list) -> None:
