@@ -1,4 +1,4 @@
-"""`privgen dp epsilon|sigma`: the RDP accountant as a calculator (DESIGN §10)."""
+"""`privgen dp epsilon|sigma`: the RDP accountant as a calculator."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Differential privacy for VFL training (DESIGN §10): accountants, mechanisms, schemas, budgets."""
+"""Differential privacy for VFL training: accountants, mechanisms, schemas, budgets."""

@@ -1,4 +1,4 @@
-"""The two DP mechanisms' maths, apart from any protocol or loop (DESIGN §10).
+"""The two DP mechanisms' maths, apart from any protocol or loop.
 
 paper: clip the *batch* gradient of one weight matrix to C (Frobenius), add N(0, (2Cσ)²) per coordinate.
 sound: per-example gradients of every critic parameter a real row touches (its real term and its

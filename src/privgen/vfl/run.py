@@ -67,7 +67,7 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
     """Train (or resume) one model; with `probe_every`, the FD of `probe_rows` fresh samples is logged
     every so many iterations (`curve` in metrics.json), without changing the run.
 
-    `dp` "paper" or "sound" trains under differential privacy (DESIGN §10; privgen.privacy), with σ from
+    `dp` "paper" or "sound" trains under differential privacy (privgen.privacy; docs/dp.md), with σ from
     (epsilon, delta) over the planned critic steps or from `sigma`; "sound" encodes tables with a public
     `schema` (a JSON file; the embedded Adult table ships one)."""
     from privgen.privacy.vfl_plan import check_dp_options, dp_metrics, dp_report, plan_dp

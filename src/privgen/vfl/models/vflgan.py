@@ -50,7 +50,7 @@ class VFLGAN(VflModel):
         return {"wasserstein": gap}
 
     def _sound_critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor) -> dict[str, float]:
-        """One critic step of the sound DP mode (DESIGN §10), as messages.
+        """One critic step of the sound DP mode, as messages.
 
         Beyond the non-DP step's features and feature gradients, two small `control` messages cross per
         party: up, the party's per-example squared gradient norms (b numbers: a statistic of its gradient,
