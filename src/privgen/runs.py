@@ -67,6 +67,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _atomic_replace(path, write)
 
 
+def atomic_write_npz(path: Path, compressed: bool = True, **arrays: Any) -> None:
+    """NumPy arrays as one .npz, atomically (never pickled: object arrays are refused by numpy's loader)."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import matplotlib
@@ -12,8 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from privgen.report import markdown_table, write_markdown  # noqa: E402
-from privgen.runs import RunDir, atomic_write_bytes  # noqa: E402
+from privgen.report import markdown_table, save_figure, write_markdown  # noqa: E402
+from privgen.runs import RunDir  # noqa: E402
 
 ROC_PNG = "roc.png"
 
@@ -29,10 +28,7 @@ def save_roc(attacks: dict[str, Any], path) -> None:
     ax.set_title("membership of the target: held-out shadow models", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
 
 
 def write_audit_report(run: RunDir, m: dict[str, Any]) -> None:

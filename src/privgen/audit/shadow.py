@@ -7,7 +7,6 @@ loky backend), one torch thread each.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pandas as pd
 
 from privgen.audit.features import matrix_features, table_features
 from privgen.audit.generators import GeneratorSpec, make_generator
-from privgen.runs import atomic_write_bytes
+from privgen.runs import atomic_write_npz
 from privgen.vfl.partition import TableLayout
 
 SHADOW_DIR = "shadow"
@@ -67,9 +66,7 @@ def train_shadow(job: ShadowJob, spec: GeneratorSpec, rows: pd.DataFrame, target
 
 
 def save_shadow(folder: Path, job: ShadowJob, features: dict[str, np.ndarray]) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **features)
-    atomic_write_bytes(folder / f"{job.name}.npz", buf.getvalue())
+    atomic_write_npz(folder / f"{job.name}.npz", compressed=False, **features)
 
 
 def load_shadow(folder: Path, job: ShadowJob) -> dict[str, np.ndarray] | None:

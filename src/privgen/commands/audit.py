@@ -78,12 +78,9 @@ def synthetic(
     settings.validate()
     vd_spec = data_spec(data, parties, split_seed=split_seed, max_rows=max_rows)
     if dp == "sound":  # the sound mode encodes with a public schema: the audit must too
-        from privgen.privacy.schema import builtin_schema
+        from privgen.privacy.schema import schema_ref
 
-        ref = builtin_schema(data)
-        if ref is None:
-            raise UserError(f"--dp sound needs a public schema; privgen ships one for adult only, not {data!r}")
-        vd_spec = {**vd_spec, "schema": ref}
+        vd_spec = {**vd_spec, "schema": schema_ref(data)}
     vd = load_vertical(vd_spec)
     if not isinstance(vd.layout, TableLayout):
         raise UserError(f"--data {data} is an image dataset; the synthetic-data audit works on tables")

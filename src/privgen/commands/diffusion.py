@@ -94,16 +94,12 @@ def sample(model: Path = typer.Option(..., "--model", help="A trained diffusion 
 
 def write_arrays(rows: list, ids: list[int], out: Path, names: list[str], title: str) -> Path:
     """x (N, C, H, W) float32 in [-1, 1] and y (N,) class ids, as `vfl generate` writes images; a grid beside."""
-    import io
-
     import numpy as np
 
     from privgen.report import save_image_grid
-    from privgen.runs import atomic_write_bytes
+    from privgen.runs import atomic_write_npz
 
     x = np.concatenate(rows).astype(np.float32)
     y = np.repeat(np.asarray(ids, dtype=np.int64), [len(r) for r in rows])
-    buf = io.BytesIO()
-    np.savez_compressed(buf, x=x, y=y)
-    atomic_write_bytes(out, buf.getvalue())
+    atomic_write_npz(out, x=x, y=y)
     return save_image_grid(rows, out.with_suffix(".png"), names, title=title)

@@ -29,6 +29,16 @@ def builtin_schema(data: str | None) -> str | None:
     return f"builtin:{data}" if data in BUILTIN else None
 
 
+def schema_ref(data: str | None, path: str | None = None) -> str:
+    """The public schema a run encodes with: the user's file, else the one privgen ships for `data`."""
+    ref = str(Path(path).resolve()) if path is not None else builtin_schema(data)
+    if ref is None:
+        raise UserError("--dp sound needs a public schema for a table (numeric bounds, category lists) so that "
+                        "preprocessing reads no private row: pass --schema schema.json (a template: "
+                        "`privgen vfl schema --data ... --out schema.json`, then edit it)")
+    return ref
+
+
 def load_schema(ref: str) -> dict[str, Any]:
     """A schema from a JSON file, or "builtin:NAME" for one shipped with privgen; validated."""
     if ref.startswith("builtin:"):

@@ -10,7 +10,7 @@ import pandas as pd
 
 from privgen.errors import UserError
 from privgen.report import save_image_grid
-from privgen.runs import atomic_write_bytes, atomic_write_text
+from privgen.runs import atomic_write_bytes, atomic_write_npz, atomic_write_text
 from privgen.vfl.models import VflModel
 from privgen.vfl.partition import ImageLayout, TableLayout
 
@@ -66,11 +66,7 @@ def write_table(df: pd.DataFrame, out: Path) -> None:
 
 def write_images(x: np.ndarray, out: Path) -> Path:
     """An .npz with x (N, C, H, W in [-1, 1]) and a grid PNG next to it."""
-    import io
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, x=x.astype(np.float32))
-    atomic_write_bytes(out, buf.getvalue())
+    atomic_write_npz(out, x=x.astype(np.float32))
     n = min(len(x), 100)
     rows = [x[i:i + 10] for i in range(0, n, 10)]
     return save_image_grid(rows, out.with_suffix(".png"), title=f"{len(x)} synthetic images (first {n})")

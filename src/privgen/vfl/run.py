@@ -82,14 +82,9 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
     check_gan_config(cfg)
     check_dp_options(dp, model_name, epsilon, delta, sigma, conversion, clip, cfg.batch_size, probe_every)
     if schema is not None or (dp == "sound" and is_table_spec(spec)):
-        from privgen.privacy.schema import builtin_schema
+        from privgen.privacy.schema import schema_ref
 
-        ref = str(Path(schema).resolve()) if schema is not None else builtin_schema(spec.get("data"))
-        if ref is None:
-            raise UserError("--dp sound needs a public schema for a table (numeric bounds, category lists) so that "
-                            "preprocessing reads no private row: pass --schema schema.json (a template: "
-                            "`privgen vfl schema --data ... --out schema.json`, then edit it)")
-        spec = {**spec, "schema": ref}
+        spec = {**spec, "schema": schema_ref(spec.get("data"), schema)}
     dev = resolve_device(device)
     data = load_vertical(spec)  # every input check happens here, before anything is written
     if data.n < cfg.batch_size:
