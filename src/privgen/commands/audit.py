@@ -78,9 +78,10 @@ def synthetic(
     settings.validate()
     vd_spec = data_spec(data, parties, split_seed=split_seed, max_rows=max_rows)
     if dp == "sound":  # the sound mode encodes with a public schema: the audit must too
-        from privgen.privacy.schema import schema_ref
+        from privgen.privacy.schema import BUILTIN, schema_ref
 
-        vd_spec = {**vd_spec, "schema": schema_ref(data)}
+        vd_spec = {**vd_spec, "schema": schema_ref(data, fix=f"privgen ships one for {', '.join(BUILTIN)} only, "
+                                                              f"not {data!r}")}
     vd = load_vertical(vd_spec)
     if not isinstance(vd.layout, TableLayout):
         raise UserError(f"--data {data} is an image dataset; the synthetic-data audit works on tables")

@@ -29,13 +29,16 @@ def builtin_schema(data: str | None) -> str | None:
     return f"builtin:{data}" if data in BUILTIN else None
 
 
-def schema_ref(data: str | None, path: str | None = None) -> str:
+SCHEMA_FIX = ("pass --schema schema.json (a template: `privgen vfl schema --data ... --out schema.json`, "
+              "then edit it)")
+
+
+def schema_ref(data: str | None, path: str | None = None, fix: str = SCHEMA_FIX) -> str:
     """The public schema a run encodes with: the user's file, else the one privgen ships for `data`."""
     ref = str(Path(path).resolve()) if path is not None else builtin_schema(data)
     if ref is None:
         raise UserError("--dp sound needs a public schema for a table (numeric bounds, category lists) so that "
-                        "preprocessing reads no private row: pass --schema schema.json (a template: "
-                        "`privgen vfl schema --data ... --out schema.json`, then edit it)")
+                        f"preprocessing reads no private row: {fix}")
     return ref
 
 
