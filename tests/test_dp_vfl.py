@@ -108,8 +108,7 @@ def test_paper_noise_has_the_configured_std() -> None:
 
 def test_sound_noise_has_the_configured_std() -> None:
     gen = torch.Generator().manual_seed(3)
-    per_ex = {"w": torch.zeros(5, 200, 200)}
-    out = mech.noisy_mean(per_ex, torch.ones(5), sigma=1.3, clip=0.5, expected_batch=10, gen=gen)["w"]
+    out = mech.noisy_mean({"w": torch.zeros(200, 200)}, sigma=1.3, clip=0.5, expected_batch=10, gen=gen)["w"]
     assert float(out.std()) == pytest.approx(1.3 * 0.5 / 10, rel=0.015)
 
 
@@ -330,47 +329,106 @@ def test_schema_template_command(tmp_path, cli) -> None:
                       "exists")
 
 
+def _reference_party_row_loss(bottom, head, penalty, lam_loc, lam_gp):
+    """The per-row loss of `mech.party_per_example`, written for torch.func (vmap over grad): the
+    reference the factored per-example gradients are checked against, example by example."""
+    from torch.func import functional_call, grad
+
+    def unit(g):
+        return (g.norm() - 1.0) ** 2
+
+    def loss(pb, ph, x, xh, gr, gh):
+        f = functional_call(bottom, pb, (x[None],))[0]
+        fh = functional_call(bottom, pb, (xh[None],))[0]
+        out = -lam_loc * functional_call(head, ph, (f[None],)).sum() + (gr * f).sum() + (gh * fh).sum()
+        if penalty == "split":
+            gx = grad(lambda v: functional_call(bottom, pb, (v[None],)).sum())(xh)
+            gf = grad(lambda v: functional_call(head, ph, (v[None],)).sum())(fh)
+            gp = unit(gx) + unit(gf)
+        else:
+            gp = unit(grad(lambda v: functional_call(head, ph, (functional_call(bottom, pb, (v[None],)),)).sum())(xh))
+        return out + lam_gp * gp
+
+    return loss
+
+
+def _params(m):
+    return {k: v.detach() for k, v in m.named_parameters()}
+
+
 @pytest.mark.parametrize("penalty", ["split", "whole"])
-def test_per_example_gradients_sum_to_the_batch_gradient(penalty) -> None:
-    """torch.func's per-example gradients (real term, server's feature-gradient terms, penalty via double
-    backward) add up to autograd's gradient of the same batch loss written with the non-DP losses."""
-    from privgen.vfl.losses import feature_map_penalty, gradient_penalty
+@pytest.mark.parametrize("hidden", [(8, 6), (8, 7, 6)])
+def test_factored_per_example_gradients_match_torch_func_row_by_row(penalty, hidden) -> None:
+    """Every example's gradient (real term, the server's feature-gradient terms, the penalty through a
+    double backward), its squared norm and the clipped sum match torch.func's vmap(grad) per row."""
+    from torch.func import grad, vmap
+
     from privgen.vfl.nets import bottom_critic, score_head
 
     torch.manual_seed(0)
-    bottom, head = bottom_critic(5, (8, 6)), score_head(6)
-    x, xh = torch.randn(7, 5), torch.randn(7, 5).requires_grad_(True)
-    gr, gh = torch.randn(7, 6), torch.randn(7, 6)
-    lam_loc, lam_gp = 0.7, 10.0
-    per = mech.party_per_example(bottom, head, penalty, lam_loc, lam_gp, x, xh.detach(), gr, gh)
-    f, fh = bottom(x), bottom(xh)
-    if penalty == "split":
-        gp = feature_map_penalty(fh, xh) + gradient_penalty(head(fh), [fh])[0]
-    else:
-        gp = gradient_penalty(head(fh), [xh])[0]
-    batch = 7 * (-lam_loc * head(f).mean() + lam_gp * gp) + (gr * f).sum() + (gh * fh).sum()
-    params = [*(("b" + k, v) for k, v in bottom.named_parameters()), *(("h" + k, v) for k, v in head.named_parameters())]
-    grads = torch.autograd.grad(batch, [p for _, p in params])
-    summed = {**{"b" + k: v.sum(0) for k, v in per[0].items()}, **{"h" + k: v.sum(0) for k, v in per[1].items()}}
-    for (name, _), g in zip(params, grads):
-        torch.testing.assert_close(summed[name], g, rtol=1e-4, atol=1e-5)
+    bottom, head = bottom_critic(5, hidden, first_bias=False), score_head(hidden[-1], 4)
+    x, xh = torch.randn(7, 5), torch.randn(7, 5)
+    gr, gh = torch.randn(7, hidden[-1]), torch.randn(7, hidden[-1])
+    per = mech.party_per_example(bottom, head, penalty, 0.7, 10.0, x, xh, gr, gh)
+    ref = vmap(grad(_reference_party_row_loss(bottom, head, penalty, 0.7, 10.0), argnums=(0, 1)),
+               in_dims=(None, None, 0, 0, 0, 0))(_params(bottom), _params(head), x, xh, gr, gh)
+    for got, want in zip(per, ref):
+        dense = got.dense()
+        assert set(dense) == set(want)
+        for name in want:
+            torch.testing.assert_close(dense[name], want[name], rtol=1e-4, atol=1e-5)
+    want_sq = sum(g.reshape(7, -1).pow(2).sum(1) for group in ref for g in group.values())
+    torch.testing.assert_close(mech.squared_norms(per), want_sq, rtol=1e-4, atol=1e-5)
+    c = torch.rand(7)
+    for got, want in zip(per, ref):
+        summed = got.weighted_sum(c)
+        for name, g in want.items():
+            torch.testing.assert_close(summed[name], (c.reshape(-1, *[1] * (g.dim() - 1)) * g).sum(0),
+                                       rtol=1e-4, atol=1e-5)
 
 
-def test_server_per_example_gradients_sum_to_the_batch_gradient() -> None:
-    from privgen.vfl.losses import gradient_penalty
+def test_factored_server_gradients_match_torch_func_row_by_row() -> None:
+    from torch.func import functional_call, grad, vmap
+
     from privgen.vfl.nets import score_head
 
     torch.manual_seed(1)
     critic = score_head(6, 5)
-    r, h = torch.randn(9, 6).requires_grad_(True), torch.randn(9, 6).requires_grad_(True)
-    per, g_r, g_h = mech.server_per_example(critic, 10.0, r.detach(), h.detach())
-    batch = 9 * (-critic(r).mean() + 10.0 * gradient_penalty(critic(h), [h])[0])
-    params = list(critic.named_parameters())
-    grads = torch.autograd.grad(batch, [p for _, p in params] + [r, h])
-    for (name, _), g in zip(params, grads):
-        torch.testing.assert_close(per[name].sum(0), g, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(g_r, grads[-2], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(g_h, grads[-1], rtol=1e-4, atol=1e-5)
+
+    def row_loss(ps, r, h):
+        gh = grad(lambda v: functional_call(critic, ps, (v[None],)).sum())(h)
+        return -functional_call(critic, ps, (r[None],)).sum() + 10.0 * (gh.norm() - 1.0) ** 2
+
+    r, h = torch.randn(9, 6), torch.randn(9, 6)
+    per, g_r, g_h = mech.server_per_example(critic, 10.0, r, h)
+    ref_p, ref_r, ref_h = vmap(grad(row_loss, argnums=(0, 1, 2)), in_dims=(None, 0, 0))(_params(critic), r, h)
+    dense = per.dense()
+    for name in ref_p:
+        torch.testing.assert_close(dense[name], ref_p[name], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(g_r, ref_r, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(g_h, ref_h, rtol=1e-4, atol=1e-5)
+
+
+def test_an_empty_poisson_batch_has_zero_gradients_of_every_shape() -> None:
+    from privgen.vfl.nets import bottom_critic, score_head
+
+    bottom, head = bottom_critic(5, (8, 6)), score_head(6)
+    per = mech.party_per_example(bottom, head, "split", 0.7, 10.0, torch.zeros(0, 5), torch.zeros(0, 5),
+                                 torch.zeros(0, 6), torch.zeros(0, 6))
+    assert mech.squared_norms(per).shape == (0,)
+    for group, module in zip(per, (bottom, head)):
+        summed = group.weighted_sum(torch.zeros(0))
+        assert {k: v.shape for k, v in summed.items()} == {k: v.shape for k, v in module.named_parameters()}
+        assert all(float(v.abs().sum()) == 0.0 for v in summed.values())
+
+
+def test_the_per_example_form_refuses_layers_that_couple_rows() -> None:
+    from torch import nn
+
+    bottom = nn.Sequential(nn.Linear(5, 6), nn.BatchNorm1d(6))
+    with pytest.raises(TypeError, match="BatchNorm1d"):
+        mech.party_per_example(bottom, nn.Sequential(nn.Linear(6, 1)), "split", 1.0, 10.0, torch.randn(3, 5),
+                               torch.randn(3, 5), torch.zeros(3, 6), torch.zeros(3, 6))
 
 
 def test_sound_run_long_enough_to_log_writes_its_report(tmp_path, cli) -> None:

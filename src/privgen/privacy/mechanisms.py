@@ -7,18 +7,17 @@ gradient-penalty term), one joint norm per example across owners, clip to C, sum
 Why by hand and not opacus' GradSampleModule: opacus computes per-sample gradients with hooks on one
 module's forward/backward; here the critic is split across owners (parties' D_Ck, D_pk and the server's
 D_S) that must not see each other's gradients, the loss holds a gradient penalty (double backward, which
-opacus' hooks do not support), and the clip norm is joint across owners. `torch.func` (vmap over grad)
-gives per-example gradients of any per-row loss, double backward included; the joint norm is a sum of
+opacus' hooks do not support), and the clip norm is joint across owners. `privacy.per_example` computes
+the per-example gradients in factored form (and says why not `torch.func`); the joint norm is a sum of
 per-owner squared norms, which the protocol exchanges (`clip_factors`).
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vmap
+
+from privgen.privacy import per_example as pe
 
 
 def paper_privatise(g: torch.Tensor, clip: float, sigma: float, gen: torch.Generator) -> torch.Tensor:
@@ -29,81 +28,57 @@ def paper_privatise(g: torch.Tensor, clip: float, sigma: float, gen: torch.Gener
 
 
 def _unit_penalty(g: torch.Tensor) -> torch.Tensor:
-    return (g.norm() - 1.0) ** 2
+    """(‖g_i‖ − 1)² per row."""
+    return (g.norm(dim=1) - 1.0) ** 2
 
 
-def party_row_loss(bottom: nn.Module, head: nn.Module, penalty: str, lambda_local: float, lambda_gp: float
-                   ) -> Callable[..., torch.Tensor]:
-    """ℓ_i(θ_bottom, θ_head) for ONE real row x and its interpolate x̂ (no batch dimension).
+def party_per_example(bottom: nn.Sequential, head: nn.Sequential, penalty: str, lambda_local: float,
+                      lambda_gp: float, x: torch.Tensor, xh: torch.Tensor, gr: torch.Tensor, gh: torch.Tensor
+                      ) -> list[pe.Factored]:
+    """Per-example gradients of D_Ck and D_pk (factored) for b real rows x and their interpolates x̂.
 
-    ℓ_i = −λ_loc·D_p(D_C(x)) + λ_gp·GP(x̂) + ⟨g_r, D_C(x)⟩ + ⟨g_h, D_C(x̂)⟩, where g_r, g_h are the server's
-    gradients for this row's features (zeros without a server): the chain rule of the server's row terms
-    into this owner's parameters. GP as in `Party.local_critic`: "split" penalises D_C's summed features
-    w.r.t. x̂ and D_p w.r.t. its input features; "whole" the composite D_p(D_C(.)) w.r.t. x̂.
+    ℓ_i = −λ_loc·D_p(D_C(x_i)) + λ_gp·GP(x̂_i) + ⟨g_r,i, D_C(x_i)⟩ + ⟨g_h,i, D_C(x̂_i)⟩, where g_r, g_h are
+    the server's gradients for this row's features (zeros without a server): the chain rule of the
+    server's row terms into this owner's parameters. GP as in `Party.local_critic`: "split" penalises D_C's
+    summed features w.r.t. x̂ and D_p w.r.t. its input features; "whole" the composite D_p(D_C(.)) w.r.t. x̂.
     """
-
-    def loss(pb: dict, ph: dict, x: torch.Tensor, xh: torch.Tensor, gr: torch.Tensor, gh: torch.Tensor) -> torch.Tensor:
-        f = functional_call(bottom, pb, (x[None],))[0]
-        fh = functional_call(bottom, pb, (xh[None],))[0]
-        out = -lambda_local * functional_call(head, ph, (f[None],)).sum() + (gr * f).sum() + (gh * fh).sum()
-        if penalty == "split":
-            gx = grad(lambda v: functional_call(bottom, pb, (v[None],)).sum())(xh)
-            gf = grad(lambda v: functional_call(head, ph, (v[None],)).sum())(fh)
-            gp = _unit_penalty(gx) + _unit_penalty(gf)
-        elif penalty == "whole":
-            gx = grad(lambda v: functional_call(head, ph, (functional_call(bottom, pb, (v[None],)),)).sum())(xh)
-            gp = _unit_penalty(gx)
-        else:
-            raise ValueError(f"the sound mode has no per-example form of penalty {penalty!r}")
-        return out + lambda_gp * gp
-
-    return loss
-
-
-def server_row_loss(critic: nn.Module, lambda_gp: float) -> Callable[..., torch.Tensor]:
-    """ℓ_i(θ_S, r, h) = −D_S(r) + λ_gp·(‖∇_h D_S(h)‖ − 1)², r and h the row's concatenated features."""
-
-    def loss(ps: dict, r: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        gh = grad(lambda v: functional_call(critic, ps, (v[None],)).sum())(h)
-        return -functional_call(critic, ps, (r[None],)).sum() + lambda_gp * _unit_penalty(gh)
-
-    return loss
+    if penalty not in ("split", "whole"):
+        raise ValueError(f"the sound mode has no per-example form of penalty {penalty!r}")
+    ub, uh = pe.Uses(bottom), pe.Uses(head)
+    f, _ = pe.forward(ub, x)
+    fh, pre_bh = pe.forward(ub, xh)
+    score, _ = pe.forward(uh, f)
+    _, pre_hh = pe.forward(pe.Uses(head), fh)  # only the activation pattern: D_p(x̂) itself is not in ℓ
+    g_head = pe.input_gradient(uh, pre_hh, torch.ones(len(x), 1, dtype=x.dtype, device=x.device))
+    if penalty == "split":
+        g_x = pe.input_gradient(ub, pre_bh, torch.ones_like(fh))
+        gp = _unit_penalty(g_x) + _unit_penalty(g_head)
+    else:
+        gp = _unit_penalty(pe.input_gradient(ub, pre_bh, g_head))
+    loss = -lambda_local * score.sum() + (gr * f).sum() + (gh * fh).sum() + lambda_gp * gp.sum()
+    factored, _ = pe.backprop(loss, [ub, uh])
+    return factored
 
 
-def params_of(*modules: nn.Module) -> list[dict[str, torch.Tensor]]:
-    return [{k: v.detach() for k, v in m.named_parameters()} for m in modules]
+def server_per_example(critic: nn.Sequential, lambda_gp: float, r: torch.Tensor, h: torch.Tensor
+                       ) -> tuple[pe.Factored, torch.Tensor, torch.Tensor]:
+    """Per-example D_S gradients (factored) and each row's gradients w.r.t. its (real, interpolate) features.
+
+    ℓ_i = −D_S(r_i) + λ_gp·(‖∇_h D_S(h_i)‖ − 1)², r and h the row's concatenated features."""
+    r, h = r.detach().requires_grad_(True), h.detach().requires_grad_(True)
+    uses = pe.Uses(critic)
+    score, _ = pe.forward(uses, r)
+    _, pre_h = pe.forward(pe.Uses(critic), h)
+    g_h = pe.input_gradient(uses, pre_h, torch.ones(len(h), 1, dtype=h.dtype, device=h.device))
+    loss = -score.sum() + lambda_gp * _unit_penalty(g_h).sum()
+    (factored,), (d_r, d_h) = pe.backprop(loss, [uses], [r, h])
+    zeros = torch.zeros_like
+    return factored, (d_r if d_r is not None else zeros(r)), (d_h if d_h is not None else zeros(h))
 
 
-def party_per_example(bottom: nn.Module, head: nn.Module, penalty: str, lambda_local: float, lambda_gp: float,
-                      x: torch.Tensor, xh: torch.Tensor, gr: torch.Tensor, gh: torch.Tensor
-                      ) -> list[dict[str, torch.Tensor]]:
-    """Per-example gradients [{bottom name: (b, *shape)}, {head name: (b, *shape)}]."""
-    pb, ph = params_of(bottom, head)
-    if len(x) == 0:  # a Poisson batch may be empty: no real row, nothing to clip (noise is still added)
-        return [{k: v.new_zeros((0, *v.shape)) for k, v in pb.items()}, {k: v.new_zeros((0, *v.shape)) for k, v in ph.items()}]
-    fn = vmap(grad(party_row_loss(bottom, head, penalty, lambda_local, lambda_gp), argnums=(0, 1)),
-              in_dims=(None, None, 0, 0, 0, 0))
-    gb, gh_ = fn(pb, ph, x, xh, gr, gh)
-    return [gb, gh_]
-
-
-def server_per_example(critic: nn.Module, lambda_gp: float, r: torch.Tensor, h: torch.Tensor
-                       ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-    """Per-example gradients of D_S's parameters and of each row's (real, interpolate) features."""
-    (ps,) = params_of(critic)
-    if len(r) == 0:
-        return {k: v.new_zeros((0, *v.shape)) for k, v in ps.items()}, r.clone(), h.clone()
-    fn = vmap(grad(server_row_loss(critic, lambda_gp), argnums=(0, 1, 2)), in_dims=(None, 0, 0))
-    return fn(ps, r, h)
-
-
-def squared_norms(per_example: list[dict[str, torch.Tensor]], b: int) -> torch.Tensor:
+def squared_norms(per_example: list[pe.Factored]) -> torch.Tensor:
     """Σ over this owner's parameters of ‖g_i‖² per example: all an owner reveals of its gradients."""
-    out = torch.zeros(b)
-    for group in per_example:
-        for g in group.values():
-            out = out + g.reshape(b, -1).pow(2).sum(1).to(out.device)
-    return out
+    return torch.stack([p.squared_norms() for p in per_example]).sum(0)
 
 
 def clip_factors(sq_norms: list[torch.Tensor], clip: float) -> torch.Tensor:
@@ -112,12 +87,11 @@ def clip_factors(sq_norms: list[torch.Tensor], clip: float) -> torch.Tensor:
     return torch.clamp(clip / (total + 1e-12), max=1.0)
 
 
-def noisy_mean(per_example: dict[str, torch.Tensor], factors: torch.Tensor, sigma: float, clip: float,
-               expected_batch: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+def noisy_mean(clipped_sum: dict[str, torch.Tensor], sigma: float, clip: float, expected_batch: int,
+               gen: torch.Generator) -> dict[str, torch.Tensor]:
     """(Σ_i c_i·g_i + N(0, σ²C²)) / B for every parameter (B the expected batch: Poisson sizes vary)."""
     out = {}
-    for name, g in per_example.items():
-        c = factors.to(g.dtype).to(g.device).reshape(-1, *([1] * (g.dim() - 1)))
-        noise = torch.randn(g.shape[1:], generator=gen, dtype=g.dtype).to(g.device)
-        out[name] = ((c * g).sum(0) + sigma * clip * noise) / expected_batch
+    for name, g in clipped_sum.items():
+        noise = torch.randn(g.shape, generator=gen, dtype=g.dtype).to(g.device)
+        out[name] = (g + sigma * clip * noise) / expected_batch
     return out

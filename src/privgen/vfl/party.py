@@ -126,7 +126,7 @@ class Party:
         real, x_hat = self._rows
         self._per_example = mech.party_per_example(self.bottom, self.head, self.penalty, self.cfg.lambda_local,
                                                    self.cfg.lambda_gp, real, x_hat, g_real, g_hat)
-        return mech.squared_norms(self._per_example, len(real))
+        return mech.squared_norms(self._per_example)
 
     def sound_step(self, factors: torch.Tensor, g_fake: torch.Tensor | None) -> None:
         """Gradient = fake term (batch, data-independent) + (Σ_i c_i g_i + N(0, σ²C²)) / B; one Adam step."""
@@ -137,8 +137,8 @@ class Party:
         torch.autograd.backward(outs, grads, inputs=[*self.bottom.parameters(), *self.head.parameters()])
         assert self.noise_gen is not None
         for module, per_ex in zip((self.bottom, self.head), self._per_example):
-            noisy = mech.noisy_mean(per_ex, factors, self.dp.sigma, self.dp.clip, self.dp.expected_batch,
-                                    self.noise_gen)
+            noisy = mech.noisy_mean(per_ex.weighted_sum(factors), self.dp.sigma, self.dp.clip,
+                                    self.dp.expected_batch, self.noise_gen)
             for name, p in module.named_parameters():
                 p.grad = p.grad + noisy[name]
         self.opt_c.step()

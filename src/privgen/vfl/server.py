@@ -56,17 +56,17 @@ class Server:
         self.critic(torch.cat(f, 1)).mean().backward()  # fake term: D_S's batch gradient, and d/d fake features
         g_rs, g_hs = g_r.split(self.feature_dims, 1), g_h.split(self.feature_dims, 1)
         grads = [[g_rs[k], f[k].grad, g_hs[k]] for k in range(len(real))]
-        return grads, mech.squared_norms([self._per_example], b)
+        return grads, mech.squared_norms([self._per_example])
 
     def sound_step(self, factors: torch.Tensor) -> None:
         """Second half, once every party's squared norms gave the joint clip factors: noisy mean, step."""
         assert self.noise_gen is not None
-        noisy = mech.noisy_mean(self._per_example, factors, self.dp.sigma, self.dp.clip, self.dp.expected_batch,
-                                self.noise_gen)
+        noisy = mech.noisy_mean(self._per_example.weighted_sum(factors), self.dp.sigma, self.dp.clip,
+                                self.dp.expected_batch, self.noise_gen)
         for name, p in self.critic.named_parameters():
             p.grad = p.grad + noisy[name]
         self.opt.step()
-        self._per_example = {}
+        self._per_example = None
 
     def generator_grads(self, fake: list[torch.Tensor]) -> list[torch.Tensor]:
         """dL_G/d features for L_G = -D_S(concat fake features); D_S's own weights are not touched."""
