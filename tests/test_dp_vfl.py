@@ -442,3 +442,17 @@ def test_sound_run_long_enough_to_log_writes_its_report(tmp_path, cli) -> None:
     logged = [e for e in entries if "iteration" in e]
     assert logged and set(logged[-1]) == {"time", "iteration", "seconds", "batch_rows"}
     assert (out / "loss.png").is_file() and "Not covered" in (out / "report.md").read_text()
+
+
+def test_dp_bench_rows_in_parallel_workers_give_the_sequential_numbers(tmp_path) -> None:
+    """`bench vfl --dp --workers N` only moves rows into processes: same seed, same numbers."""
+    from privgen.bench.vfl_dp import run_dp_bench
+
+    kw = dict(scenarios=["adult"], epsilons=[10.0], iterations=2, size="tiny", quiet=True, timing_iterations=1)
+    one = run_dp_bench(tmp_path / "one", workers=1, **kw)
+    two = run_dp_bench(tmp_path / "two", workers=2, **kw)
+    rows = [json.loads((p.parent / "metrics.json").read_text())["scenarios"]["adult"]["rows"] for p in (one, two)]
+    assert list(rows[0]) == ["none", "paper_eps10", "sound_eps10"] == list(rows[1])
+    for key in rows[0]:
+        for metric in ("epsilon", "sigma", "fd", "association_error", "utility"):
+            assert rows[0][key][metric] == rows[1][key][metric], (key, metric)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from joblib import Parallel, delayed
 
 from privgen.errors import UserError
 from privgen.privacy.config import DPConfig
@@ -18,7 +19,7 @@ from privgen.report import markdown_table, write_markdown
 from privgen.runs import RunDir
 from privgen.seeding import seed_everything
 from privgen.vfl.config import GanConfig
-from privgen.vfl.evaluate import evaluate_run
+from privgen.vfl.evaluate import evaluate_run, prepare_evaluation
 from privgen.vfl.models import MODELS
 from privgen.vfl.nets import SIZE_PRESETS
 from privgen.vfl.run import train_vfl_run
@@ -53,9 +54,25 @@ def dp_step_time(spec: dict, size: str, iterations: int, seed: int, device: str)
             "threads": torch.get_num_threads()}
 
 
+def _dp_row(spec: dict, root: Path, mode: str, eps: float | None, iterations: int, size: str, seed: int,
+            device: str, quiet: bool) -> tuple[str, dict[str, Any]]:
+    """Train and evaluate one row of the grid (in a worker process, one torch thread)."""
+    torch.set_num_threads(1)
+    key = mode if eps is None else f"{mode}_eps{eps:g}"
+    r = train_vfl_run(spec, "vflgan", root / key, seed, None, iterations, SIZE_PRESETS[size], GanConfig(), device,
+                      overwrite=True, quiet=quiet, dp=mode, epsilon=eps, delta=DELTA)
+    ev, _ = evaluate_run(r.path, None, seed, device, quiet)
+    d = r.metrics.get("dp", {})
+    return key, {"mode": mode, "epsilon": d.get("epsilon"), "sigma": d.get("sigma"), "fd": ev["fd"],
+                 "association_error": ev["association_error"], "utility": ev["utility"],
+                 "utility_real": ev["utility_real"], "iteration_time_s": r.metrics["iteration_time_s"]}
+
+
 def run_dp_bench(out: Path | str, scenarios: list[str], epsilons: list[float], iterations: int, size: str = "small",
                  seed: int = 0, device: str = "cpu", overwrite: bool = False, quiet: bool = False,
-                 timing_iterations: int = 20) -> Path:
+                 timing_iterations: int = 20, workers: int = 1) -> Path:
+    """Rows are independent runs with the same seed, so `workers` processes train them side by side with
+    numbers identical to a sequential run; the step-time comparison runs afterwards, alone, interleaved."""
     unknown = [s for s in scenarios if s not in DP_SCENARIOS]
     if unknown:
         raise UserError(f"--dp-scenarios {unknown} unknown; choose from {', '.join(DP_SCENARIOS)}")
@@ -63,6 +80,8 @@ def run_dp_bench(out: Path | str, scenarios: list[str], epsilons: list[float], i
         raise UserError(f"--dp-epsilons must be positive numbers, got {epsilons}")
     if iterations <= 0:
         raise UserError(f"--iterations must be positive, got {iterations}")
+    if workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
     if size not in SIZE_PRESETS:
         raise UserError(f"--size {size!r} is unknown; choose one of {', '.join(SIZE_PRESETS)}")
     run = RunDir.create(out, "bench_vfl_dp", {"scenarios": scenarios, "epsilons": epsilons, "iterations": iterations,
@@ -77,21 +96,17 @@ def run_dp_bench(out: Path | str, scenarios: list[str], epsilons: list[float], i
     for name in scenarios:
         data_name, parties = DP_SCENARIOS[name]
         spec = data_spec(data_name, parties)
-        rows, res = [], {}
+        prepare_evaluation(spec, quiet)  # a shared cached classifier is trained once, before workers fan out
         grid = [("none", None)] + [(m, e) for m in MODES for e in epsilons]
-        for mode, eps in grid:
-            key = mode if eps is None else f"{mode}_eps{eps:g}"
-            r = train_vfl_run(spec, "vflgan", run.path / name / key, seed, None, iterations, SIZE_PRESETS[size],
-                              GanConfig(), device, overwrite=True, quiet=quiet, dp=mode, epsilon=eps, delta=DELTA)
-            ev, _ = evaluate_run(r.path, None, seed, device, quiet)
-            d = r.metrics.get("dp", {})
-            res[key] = {"mode": mode, "epsilon": d.get("epsilon"), "sigma": d.get("sigma"), "fd": ev["fd"],
-                        "association_error": ev["association_error"], "utility": ev["utility"],
-                        "utility_real": ev["utility_real"], "iteration_time_s": r.metrics["iteration_time_s"]}
-            rows.append([mode, "∞" if eps is None else f"{d['epsilon']:.3g}", "-" if eps is None else f"{d['sigma']:.3g}",
-                         f"{ev['fd']:.4g}", f"{ev['association_error']:.4g}", f"{ev['utility']:.4g}",
-                         f"{ev['utility_real']:.4g}"])
+        jobs = (delayed(_dp_row)(spec, run.path / name, mode, eps, iterations, size, seed, device, quiet)
+                for mode, eps in grid)
+        res = {}
+        for key, row in Parallel(n_jobs=min(workers, len(grid)), backend="loky", return_as="generator")(jobs):
+            res[key] = row
             run.log(scenario=name, row=key, seconds=round(time.perf_counter() - start, 1))
+        rows = [[r["mode"], "∞" if r["epsilon"] is None else f"{r['epsilon']:.3g}",
+                 "-" if r["sigma"] is None else f"{r['sigma']:.3g}", f"{r['fd']:.4g}", f"{r['association_error']:.4g}",
+                 f"{r['utility']:.4g}", f"{r['utility_real']:.4g}"] for r in res.values()]
         timing = dp_step_time(spec, size, timing_iterations, seed, device)
         results[name] = {"rows": res, "step_time": timing}
         t = timing["iteration_time_s"]

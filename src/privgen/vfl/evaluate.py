@@ -26,6 +26,14 @@ def evaluate_run(path: Path | str, n: int | None = None, seed: int = 0, device: 
     return evaluate_table(model, layout, data, n, seed), None
 
 
+def prepare_evaluation(spec: dict, quiet: bool = True) -> None:
+    """Train (or find) the cached evaluation classifier an image scenario needs, so that parallel workers
+    evaluating runs afterwards read it instead of racing to train it."""
+    data = load_vertical(spec)
+    if isinstance(data.layout, ImageLayout):
+        _classifier(spec, data.layout, quiet)
+
+
 def _real_images(data: VerticalData, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     pick = np.sort(np.random.default_rng(seed).permutation(data.n)[:n])  # the split is ordered by class
     return np.asarray(data.raw_train)[pick], pick
