@@ -445,7 +445,8 @@ def test_sound_run_long_enough_to_log_writes_its_report(tmp_path, cli) -> None:
 
 
 def test_dp_bench_rows_in_parallel_workers_give_the_sequential_numbers(tmp_path) -> None:
-    """`bench vfl --dp --workers N` only moves rows into processes: same seed, same numbers."""
+    """`bench vfl --dp --workers N` only moves rows into processes: same seed, same numbers (FD to 1e-6:
+    its matrix square root runs with the worker's BLAS thread count, which moves the last digits)."""
     from privgen.bench.vfl_dp import run_dp_bench
 
     kw = dict(scenarios=["adult"], epsilons=[10.0], iterations=2, size="tiny", quiet=True, timing_iterations=1)
@@ -454,5 +455,6 @@ def test_dp_bench_rows_in_parallel_workers_give_the_sequential_numbers(tmp_path)
     rows = [json.loads((p.parent / "metrics.json").read_text())["scenarios"]["adult"]["rows"] for p in (one, two)]
     assert list(rows[0]) == ["none", "paper_eps10", "sound_eps10"] == list(rows[1])
     for key in rows[0]:
-        for metric in ("epsilon", "sigma", "fd", "association_error", "utility"):
+        for metric in ("epsilon", "sigma", "association_error", "utility"):
             assert rows[0][key][metric] == rows[1][key][metric], (key, metric)
+        assert rows[0][key]["fd"] == pytest.approx(rows[1][key]["fd"], rel=1e-6)
