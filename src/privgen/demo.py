@@ -62,6 +62,7 @@ def unlearning_stage(out: Path, quiet: bool) -> str:
     from privgen.bench.unlearning_tasks import BenchSettings, pretrained_dir
     from privgen.diffusion import load_model, sample
     from privgen.diffusion.model import apply_threads
+    from privgen.diffusion.solvers import describe
 
     settings = BenchSettings(**DEMO_BENCH)
     bench_dir = out / "unlearning"
@@ -69,9 +70,10 @@ def unlearning_stage(out: Path, quiet: bool) -> str:
     payload = json.loads((bench_dir / "results.json").read_text())
     model = load_model(pretrained_dir(settings))
     apply_threads(model.recipe, model.device)
-    images = sample(model, list(range(model.num_classes)), 8, 3.0, model.recipe.sample_steps, seed=0)
+    images = sample(model, list(range(model.num_classes)), 8, guidance_scale=3.0, sampler=settings.sampler,
+                    num_inference_steps=settings.eval_steps, seed=0)
     save_image_grid([v.numpy() for v in images.values()], out / "diffusion_samples.png", list(model.class_names),
-                    title=f"{settings.recipe} before unlearning: guidance 3, {model.recipe.sample_steps} DDIM steps")
+                    title=f"{settings.recipe} before unlearning: guidance 3, {describe(settings.sampler, settings.eval_steps)}")
     orig = payload["methods"]["original"]["by_guidance"]
     quality = markdown_table(["guidance", "retained class accuracy", "FD (retained classes)", "n generated"], [
         [g[1:], orig[g]["before"]["retained_class_acc"], orig[g]["before"]["fd_retained"],
