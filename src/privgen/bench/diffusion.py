@@ -23,7 +23,7 @@ from privgen.diffusion.sampler import sample_labels
 from privgen.diffusion.schedule import training_scheduler
 from privgen.diffusion.solvers import SOLVERS, resolve_steps
 from privgen.diffusion.store import DiffusionModel, model_config
-from privgen.threads import available_cores
+from privgen.threads import available_cores, set_job_threads
 
 NUM_CLASSES = 10
 
@@ -186,14 +186,15 @@ def run_benchmark(recipe: str = "cpu16", device: torch.device = torch.device("cp
     """Every figure of the bench JSON, measured in this one call."""
     rec = get_recipe(recipe)
     base_threads = torch.get_num_threads()
+    set_job_threads(device)  # what a lone job gets (privgen.threads); the thread phase tries 1 and all cores
     steps = 3 if quick else 6
     result: dict[str, Any] = {"recipe": rec.to_dict(), "device": str(device), "machine": platform.machine(),
-                              "cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": base_threads,
+                              "cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                               "note": "shared machine: timings are noisy (other jobs compete for the cores); "
                                       "each phase's matmul reference is measured right before and after it"}
     result["unet_forward_flops_per_image"] = forward_flops(rec, device)
     result["training"] = interleaved(device, lambda: training_benchmark(rec, device, steps))
-    n = 20 if quick else 200
+    n = 20 if quick else 100
     result["sampling"] = {name: interleaved(device, lambda name=name: sampling_benchmark(rec, device, name, n,
                                                                                           repeats=1 if quick else 2))
                           for name in SOLVERS}

@@ -7,6 +7,7 @@ so they see the same images (same seed ⇒ same start noise) and score them the 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +32,12 @@ class GeneratedSet:
     guidance_scale: float
     sampler: str
     steps: int
+    sampling_seconds: float = 0.0  # wall time of the sampling alone (contended on a shared machine)
 
     def setting(self) -> dict[str, Any]:
         """What every metrics.json records next to the numbers."""
-        return {"guidance_scale": self.guidance_scale, "sampler": self.sampler, "steps": self.steps}
+        return {"guidance_scale": self.guidance_scale, "sampler": self.sampler, "steps": self.steps,
+                "sampling_seconds": round(self.sampling_seconds, 2)}
 
     def hits(self, c: int) -> tuple[int, int]:
         """(images of condition c labelled c, images of condition c)."""
@@ -55,10 +58,11 @@ def generate(model: DiffusionModel, clf: EvalCNN, labels: torch.Tensor | np.ndar
     """Sample one image per label, then classify and featurise every image once."""
     labels_t = torch.as_tensor(labels, dtype=torch.long)
     steps = resolve_steps(sampler, num_inference_steps, model.recipe.sample_steps)
+    t0 = time.perf_counter()
     images = sample_labels(model, labels_t, guidance_scale=guidance_scale, sampler=sampler,
                            num_inference_steps=steps, seed=seed, quiet=quiet).numpy()
     return GeneratedSet(images, labels_t.numpy(), predict(clf, images), extract_features(clf, images),
-                        float(guidance_scale), sampler, steps)
+                        float(guidance_scale), sampler, steps, time.perf_counter() - t0)
 
 
 def class_labels(num_classes: int, n_per_class: int) -> torch.Tensor:
