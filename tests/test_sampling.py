@@ -122,3 +122,20 @@ def test_one_evaluator_for_eval_generation_and_the_benchmark(trained, tmp_path) 
     assert g3["retained_class_acc"] == pytest.approx(float(np.mean(retained)), abs=1e-12)  # equal counts per class
     assert (bench["sampler"], bench["steps"]) == (gen["sampler"], gen["steps"]) == ("dpmpp", 3)
     assert images["g3"].shape == (120, 1, 8, 8)
+
+
+def test_evaluation_cache_keys_keep_samplers_apart() -> None:
+    """DDIM and DPM-Solver++ results never share a cached evaluation; a DDIM key is the one made before the
+    sampler existed, so those entries stay valid."""
+    from dataclasses import replace
+
+    from privgen.bench.unlearning_tasks import BenchSettings, digest, evaluation_key
+
+    s = BenchSettings(data="digits", forget=3, seed=0, recipe="tiny8", aux="retain", unlearn_steps=1, unlearn_lr=None,
+                      attack_steps=2, attack_lr=1e-4, attack_batch=8, curve_points=1, n_per_class=10, curve_n=4,
+                      eval_steps=15, guidance=3.0, device="cpu", sampler="ddim")
+    ddim = evaluation_key("m", s, "c")
+    assert ddim == digest({"model": "m", "forget": 3, "n": 10, "steps": 15, "seed": 0, "classifier": "c", "v": 1})
+    dpmpp = evaluation_key("m", replace(s, sampler="dpmpp"), "c")
+    assert dpmpp != ddim
+    assert evaluation_key("m", replace(s, sampler="dpmpp", eval_steps=10), "c") != dpmpp

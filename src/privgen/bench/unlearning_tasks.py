@@ -57,7 +57,7 @@ class BenchSettings:
     eval_steps: int
     guidance: float
     device: str
-    sampler: str = "ddim"  # the benchmark's sampler before DPM-Solver++ (old settings files load unchanged)
+    sampler: str = "dpmpp"  # every evaluation's solver (privgen.diffusion.solvers); eval_steps are its steps
 
 
 DEFAULT_SCALES = (1.0, 3.0)
@@ -167,6 +167,14 @@ def _model_key(model_dir: Path) -> str:
     return digest({"dir": str(Path(model_dir).resolve()), "config": read_json(Path(model_dir) / "config.json")})
 
 
+def evaluation_key(model_key: str, s: BenchSettings, clf_key: str) -> str:
+    """The evals/ cache key: model, class, sample count, sampler and steps, seed, classifier, scales."""
+    scales = guidance_scales(s)
+    return digest({"model": model_key, "forget": s.forget, "n": s.n_per_class, "steps": s.eval_steps,
+                   "seed": s.seed, "classifier": clf_key, "v": 1, **sampler_key(s),
+                   **({"scales": scales} if scales != DEFAULT_SCALES else {})})  # old entries stay valid
+
+
 def cached_evaluation(model, model_dir: Path, s: BenchSettings, clf, real, clf_key: str
                       ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """evaluate_forgetting at guidance 1, 3 (and the headline scale), cached as metrics.json + images.npz under
@@ -174,10 +182,7 @@ def cached_evaluation(model, model_dir: Path, s: BenchSettings, clf, real, clf_k
     from privgen.eval.forgetting import evaluate_forgetting
 
     scales = guidance_scales(s)
-    key = digest({"model": _model_key(model_dir), "forget": s.forget, "n": s.n_per_class, "steps": s.eval_steps,
-                  "seed": s.seed, "classifier": clf_key, "v": 1, **sampler_key(s),
-                  **({"scales": scales} if scales != DEFAULT_SCALES else {})})  # old entries stay valid
-    path = cache_path("evals", key)
+    path = cache_path("evals", evaluation_key(_model_key(model_dir), s, clf_key))
     if (path / "metrics.json").exists():
         with np.load(path / "images.npz", allow_pickle=False) as z:
             return {"sampler": "ddim", **read_json(path / "metrics.json")}, {k: z[k] for k in z.files}
