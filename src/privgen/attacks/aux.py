@@ -107,7 +107,9 @@ def _generated(req: AuxRequest) -> AuxData:
         raise UserError("--aux generated needs a classifier to judge which conditions the model still renders")
     model = req.model
     labels = torch.arange(model.num_classes).repeat_interleave(req.n_generated)
-    images = sample_labels(model, labels, 3.0, model.recipe.sample_steps, req.seed)
+    # DDIM with the recipe's steps, as when this source was made: cached attacks keyed on it stay valid.
+    images = sample_labels(model, labels, guidance_scale=3.0, sampler="ddim",
+                           num_inference_steps=model.recipe.sample_steps, seed=req.seed)
     pred = predict(req.classifier, images.numpy())
     lab = labels.numpy()
     kept = [c for c in range(model.num_classes) if (pred[lab == c] == c).mean() >= req.keep_threshold]

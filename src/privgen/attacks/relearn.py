@@ -114,7 +114,7 @@ def relearn_run(model_dir: Path | str, aux_source: str, out: Path | str, *, step
         from privgen.attacks.probe import ForgetProbe
 
         forget_probe = ForgetProbe(model, clf, probe_class, probe.n_per_class, probe.guidance_scale,
-                                   probe.steps_for(model), seed)
+                                   probe.steps_for(model), seed, sampler=probe.sampler)
         forget_probe(0, model.unet)
     save_every = checkpoint_every or steps
     probe_every = probe.every if probe is not None else steps

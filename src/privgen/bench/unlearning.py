@@ -15,6 +15,7 @@ from typing import Any
 from privgen.bench.pool import Task, run_graph
 from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, reserve_pretrain, task_attack, task_pretrain,
                                             task_unlearn)
+from privgen.diffusion.solvers import get_solver
 from privgen.errors import UserError
 from privgen.serial import to_dict
 from privgen.runs import RunDir, atomic_write_json
@@ -72,6 +73,7 @@ def validate(s: BenchSettings, workers: int) -> None:
     checks.positive_int("--n-per-class", s.n_per_class, minimum=10)  # a Fréchet distance needs 10 samples
     checks.positive_int("--curve-n-per-class", s.curve_n)
     checks.ddim_steps("--num-inference-steps", s.eval_steps)
+    get_solver(s.sampler)
     checks.finite_positive("--guidance-scale", s.guidance)
     checks.positive_int("--workers", workers)
 

@@ -57,9 +57,26 @@ class BenchSettings:
     eval_steps: int
     guidance: float
     device: str
+    sampler: str = "dpmpp"  # every evaluation's solver (privgen.diffusion.solvers); eval_steps are its steps
 
 
 DEFAULT_SCALES = (1.0, 3.0)
+BENCH_DDIM_STEPS = 25  # DDIM steps of every evaluation when the benchmark samples with DDIM
+
+
+def bench_eval_steps(sampler: str, num_inference_steps: int | None) -> int:
+    """Evaluation steps: as given, else 25 for DDIM (the benchmark's measured choice), else the solver's default."""
+    from privgen.diffusion.solvers import get_solver
+
+    if num_inference_steps is not None:
+        return num_inference_steps
+    return BENCH_DDIM_STEPS if sampler == "ddim" else (get_solver(sampler).default_steps or BENCH_DDIM_STEPS)
+
+
+def sampler_key(s: "BenchSettings") -> dict[str, str]:
+    """What a cache key adds for the sampler: nothing for DDIM, so entries made before the choice existed (all
+    DDIM) stay valid; the name otherwise, so DDIM and DPM-Solver++ results never mix."""
+    return {} if s.sampler == "ddim" else {"sampler": s.sampler}
 
 
 def guidance_scales(s: BenchSettings) -> tuple[float, ...]:
@@ -150,20 +167,27 @@ def _model_key(model_dir: Path) -> str:
     return digest({"dir": str(Path(model_dir).resolve()), "config": read_json(Path(model_dir) / "config.json")})
 
 
+def evaluation_key(model_key: str, s: BenchSettings, clf_key: str) -> str:
+    """The evals/ cache key: model, class, sample count, sampler and steps, seed, classifier, scales."""
+    scales = guidance_scales(s)
+    return digest({"model": model_key, "forget": s.forget, "n": s.n_per_class, "steps": s.eval_steps,
+                   "seed": s.seed, "classifier": clf_key, "v": 1, **sampler_key(s),
+                   **({"scales": scales} if scales != DEFAULT_SCALES else {})})  # old entries stay valid
+
+
 def cached_evaluation(model, model_dir: Path, s: BenchSettings, clf, real, clf_key: str
                       ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """evaluate_forgetting at guidance 1, 3 (and the headline scale), cached as metrics.json + images.npz under the cache's evals/."""
-    from privgen.unlearn.evaluate import evaluate_forgetting
+    """evaluate_forgetting at guidance 1, 3 (and the headline scale), cached as metrics.json + images.npz under
+    the cache's evals/, keyed by everything that decides the samples (sampler and steps included)."""
+    from privgen.eval.forgetting import evaluate_forgetting
 
     scales = guidance_scales(s)
-    key = digest({"model": _model_key(model_dir), "forget": s.forget, "n": s.n_per_class, "steps": s.eval_steps,
-                  "seed": s.seed, "classifier": clf_key, "v": 1,
-                  **({"scales": scales} if scales != DEFAULT_SCALES else {})})  # old entries stay valid
-    path = cache_path("evals", key)
+    path = cache_path("evals", evaluation_key(_model_key(model_dir), s, clf_key))
     if (path / "metrics.json").exists():
         with np.load(path / "images.npz", allow_pickle=False) as z:
-            return read_json(path / "metrics.json"), {k: z[k] for k in z.files}
-    metrics, images = evaluate_forgetting(model, clf, real, s.n_per_class, scales, s.eval_steps, s.seed)
+            return {"sampler": "ddim", **read_json(path / "metrics.json")}, {k: z[k] for k in z.files}
+    metrics, images = evaluate_forgetting(model, clf, real, n_per_class=s.n_per_class, guidance_scales=scales,
+                                          sampler=s.sampler, num_inference_steps=s.eval_steps, seed=s.seed)
     path.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path / "images.npz", **images)
     atomic_write_json(path / "metrics.json", metrics)  # written last: marks the entry complete
@@ -185,7 +209,7 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     from privgen.diffusion.store import load_model, model_split, save_unet
     from privgen.eval import load_classifier
     from privgen.attacks.probe import ForgetProbe
-    from privgen.unlearn.evaluate import RealFeatures
+    from privgen.eval.forgetting import RealFeatures
 
     dev = resolve_device(s.device)
     clf, _ = load_classifier(classifier_dir, dev)
@@ -199,14 +223,14 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     attack_key = {"model": _model_key(Path(model_dir)), "aux": s.aux, **aux_version_key(s.aux),
                   "forget_for_retain": s.forget, "steps": s.attack_steps, "lr": s.attack_lr, "batch": s.attack_batch,
                   "seed": s.seed, "every": every, "curve_n": s.curve_n, "guidance": s.guidance,
-                  "eval_steps": s.eval_steps, "classifier": clf_key}
+                  "eval_steps": s.eval_steps, "classifier": clf_key, **sampler_key(s)}
     att_dir = cache_path("attacked", f"{slug(label)}-{digest(attack_key)}")
     if not _finished(att_dir):
         aux = build_aux(s.aux, AuxRequest(model, seed=s.seed, deleted_class=s.forget, classifier=clf))
         run = RunDir.create(att_dir, "diffusion", {**model.config, "attack": {**attack_key, "label": label,
                                                                                "n_aux": len(aux)}}, overwrite=True)
         # The same probe as `privgen attack relearn --probe-every` (timed apart so attack_seconds is the attack).
-        probe = ForgetProbe(model, clf, s.forget, s.curve_n, s.guidance, s.eval_steps, s.seed)
+        probe = ForgetProbe(model, clf, s.forget, s.curve_n, s.guidance, s.eval_steps, s.seed, sampler=s.sampler)
         probe(0, model.unet)
         initial_probe = probe.seconds  # before the attack starts: never part of its time
         loss0 = aux_loss(model.unet, aux, model.null_class)

@@ -20,7 +20,7 @@ from privgen.diffusion.ema import ema_decay, ema_update
 from privgen.diffusion.loss import denoising_loss
 from privgen.diffusion.model import Recipe, apply_threads, get_recipe
 from privgen.diffusion.schedule import learning_rate, training_scheduler
-from privgen.diffusion.preview import save_preview, with_weights
+from privgen.diffusion.preview import preview_setting, save_preview, with_weights
 from privgen.diffusion.store import CHECKPOINT, KIND, DiffusionModel, new_model, save_unet
 from privgen import checks
 from privgen.errors import UserError
@@ -187,7 +187,7 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
                 seconds=round(time.perf_counter() - t0, 2))
         t1 = time.perf_counter()
         save_preview(with_weights(model, s.ema), run.file(SAMPLES) / f"step-{s.step:06d}.png", seed,
-                     f"step {s.step}: EMA weights, guidance 3, {rec.sample_steps} DDIM steps")
+                     f"step {s.step}: EMA weights, {preview_setting(model)}")
         preview_seconds[0] += time.perf_counter() - t1
 
     fit(state, x, y, rec, total, model.null_class, on_checkpoint=checkpoint, quiet=quiet,

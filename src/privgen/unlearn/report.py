@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from privgen.diffusion.preview import sample_rows
+from privgen.diffusion.preview import preview_setting, sample_rows
 from privgen.diffusion.store import DiffusionModel
 from privgen.report import save_image_grid, save_loss_plot, write_run_report
 from privgen.runs import RunDir
@@ -33,7 +33,7 @@ def save_before_after(before: DiffusionModel | None, after: DiffusionModel, forg
             names.append(f"{tag} before")
         rows.append(after_rows[i])
         names.append(f"{tag} after")
-    return save_image_grid(rows, path, names, title=f"guidance 3, {after.recipe.sample_steps} DDIM steps, same noise")
+    return save_image_grid(rows, path, names, title=f"{preview_setting(after)}, same noise")
 
 
 def write_unlearn_report(run: RunDir, has_before: bool) -> Path:

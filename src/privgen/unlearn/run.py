@@ -127,7 +127,8 @@ def _finetune(base: DiffusionModel, impl: Method, split, c_f: int, seed: int, st
         retain_x=torch.from_numpy(split.retain.x).to(dev), retain_y=torch.from_numpy(split.retain.y).to(dev),
         forget_x=torch.from_numpy(split.forget.x).to(dev), forget_class=c_f, num_classes=base.num_classes,
         scheduler=training_scheduler(), generator=gen, batch_size=batch_size, p_uncond=base.recipe.p_uncond)
-    ctx.state["sample_teacher"] = lambda labels: sample_labels(base, labels, 3.0, base.recipe.sample_steps, seed)
+    ctx.state["sample_teacher"] = lambda labels: sample_labels(base, labels, guidance_scale=3.0, sampler="ddim",
+                                                                num_inference_steps=base.recipe.sample_steps, seed=seed)
     impl.prepare(ctx)
     history = finetune(impl, ctx, steps, lr, quiet=quiet, on_step=on_step)
     return ctx.unet, history
