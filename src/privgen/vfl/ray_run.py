@@ -74,7 +74,7 @@ def _fault(model: RayVFLGAN) -> None:
 
 def train_ray_run(spec: dict[str, Any], out: Path | str, seed: int, n_iter_for, sizes: NetSizes, cfg: GanConfig,
                   config: dict[str, Any], overwrite: bool, quiet: bool, address: str | None,
-                  resources: Sequence[str], m: int) -> RunDir:
+                  resources: Sequence[str], m: int, checkpoint_every: int = 200) -> RunDir:
     """Train vflgan with remote parties; `n_iter_for(n_rows)` gives the iterations once the rows are known."""
     ray = require_ray()
     from privgen.vfl.run import expected_bytes
@@ -129,7 +129,7 @@ def train_ray_run(spec: dict[str, Any], out: Path | str, seed: int, n_iter_for, 
 
         try:
             stats = train(model, n, n_iter, seed, quiet=quiet, on_log=lambda e: run.log(**e), resume=resume,
-                          on_checkpoint=checkpoint)
+                          on_checkpoint=checkpoint, checkpoint_every=checkpoint_every)
         except PartyLost as e:
             last = _checkpoint_iteration(ckpt)
             raise UserError(f"{e}; the last checkpoint (iteration {last}) is kept: start the party again and run the "

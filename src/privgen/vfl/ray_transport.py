@@ -130,6 +130,10 @@ class RayVFLGAN(VflModel):
         self.fault: tuple[str, int] | None = None  # tests: (party, iteration) whose process is killed
         self.gather(lambda w: w.build.remote(sizes.to_json(), cfg.to_json()), "build")
 
+    def iteration(self) -> int:
+        """The generator iteration (1-based) the current transport step belongs to."""
+        return (self.transport.step + self.cfg.n_critic) // (self.cfg.n_critic + 1)
+
     def gather(self, call, during: str) -> list[Any]:
         return gather(self.names, [call(w) for w in self.workers], during)
 
@@ -141,12 +145,12 @@ class RayVFLGAN(VflModel):
             seed = t.send("server", name, "control", "z_seed", torch.tensor([z_seed]))
             a = t.send("server", name, "control", "alpha", alpha)
             refs.append(w.critic_forward.remote(rows, seed, a))
-        received = gather(self.names, refs, f"critic step {t.step}")
+        received = gather(self.names, refs, f"a critic step of iteration {self.iteration()}")
         sent = [[t.send(name, "server", "features", tag, f) for tag, f in zip(FEATURE_TAGS, feats)]
                 for name, feats in zip(self.names, received)]
         grads, gap = self.server.critic_update(*[[s[i] for s in sent] for i in range(3)])
         self.gather_each("critic_backward", [[t.send("server", n, "feature_grad", tag, x) for tag, x in zip(FEATURE_TAGS, g)]
-                                             for n, g in zip(self.names, grads)], f"critic step {t.step}")
+                                             for n, g in zip(self.names, grads)], f"a critic step of iteration {self.iteration()}")
         return {"wasserstein": gap}
 
     def gather_each(self, method: str, args: list[Any], during: str) -> list[Any]:
@@ -154,16 +158,16 @@ class RayVFLGAN(VflModel):
 
     def generator_step(self, z_seed: int, batch_size: int) -> None:
         t = self.transport
-        if self.fault and t.step // (self.cfg.n_critic + 1) + 1 >= self.fault[1]:
+        if self.fault and self.iteration() >= self.fault[1]:
             require_ray().kill(self.workers[self.names.index(self.fault[0])])  # a crash, not a shutdown
             self.fault = None
         refs = [w.generator_forward.remote(t.send("server", n, "control", "z_seed", torch.tensor([z_seed])), batch_size)
                 for w, n in zip(self.workers, self.names)]
-        received = gather(self.names, refs, f"generator step {t.step}")
+        received = gather(self.names, refs, f"the generator step of iteration {self.iteration()}")
         sent = [t.send(n, "server", "features", "gen_fake", f) for n, f in zip(self.names, received)]
         grads = self.server.generator_grads(sent)
         self.gather_each("generator_backward", [t.send("server", n, "feature_grad", "gen_fake", g)
-                                                for n, g in zip(self.names, grads)], f"generator step {t.step}")
+                                                for n, g in zip(self.names, grads)], f"the generator step of iteration {self.iteration()}")
 
     def sample_batch(self, z_seed: int, n: int) -> list[torch.Tensor]:
         return gather(self.names, [w.sample.remote(z_seed, n) for w in self.workers], "sampling")

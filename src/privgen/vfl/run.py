@@ -68,7 +68,7 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
                   sigma: float | None = None, conversion: str = "improved", clip: float = 1.0,
                   schema: str | None = None, rng: str = "global", transport: str = "inprocess",
                   address: str | None = None, party_resources: list[str] | None = None,
-                  align: str = "psi") -> RunDir:
+                  align: str = "psi", checkpoint_every: int = 200) -> RunDir:
     """Train (or resume) one model; with `probe_every`, the FD of `probe_rows` fresh samples is logged
     every so many iterations (`curve` in metrics.json), without changing the run.
 
@@ -95,7 +95,7 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
         raise UserError(f"--rng {rng!r} is unknown; choose one of {', '.join(RNG_MODES)}")
     if transport == "ray":
         return _train_ray(spec, model_name, out, seed, epochs, iterations, sizes, cfg, overwrite, quiet, probe_every,
-                          dp, schema, address, party_resources or [], align)
+                          dp, schema, address, party_resources or [], align, checkpoint_every)
     if address or party_resources:
         raise UserError("--address and --party-resource apply to --transport ray")
     if rng == "party" and (model_name != "vflgan" or resolve_device(device).type != "cpu"):
@@ -145,7 +145,7 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
 
     probe = fd_probe(spec, data, min(probe_rows, data.n), seed, quiet) if probe_every else None
     stats = train(model, data.n, n_iter, seed, quiet=quiet, on_log=lambda e: run.log(**e), resume=resume,
-                  on_checkpoint=checkpoint, probe=probe, probe_every=probe_every)
+                  on_checkpoint=checkpoint, probe=probe, probe_every=probe_every, checkpoint_every=checkpoint_every)
     save_model(run, model, data.layout)
     records = model.transport.records
     metrics = {**stats, "n_train": data.n, "parties": len(data.train), "party_dims": data.layout.dims(),
@@ -168,7 +168,7 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
 def _train_ray(spec: dict[str, Any], model_name: str, out: Path | str, seed: int, epochs: int | None,
                iterations: int | None, sizes: NetSizes, cfg: GanConfig, overwrite: bool, quiet: bool,
                probe_every: int, dp: str, schema: str | None, address: str | None, resources: list[str],
-               align: str) -> RunDir:
+               align: str, checkpoint_every: int) -> RunDir:
     from privgen.vfl.ray_run import check_ray_options, train_ray_run
 
     m = check_ray_options(model_name, dp, spec, resources, align, schema)
@@ -180,4 +180,5 @@ def _train_ray(spec: dict[str, Any], model_name: str, out: Path | str, seed: int
 
     config = {"model": model_name, "data_spec": spec, "seed": seed, "epochs": epochs, "sizes": sizes.to_json(),
               "gan": cfg.to_json(), "device": "cpu", "quiet": quiet, "rng": "party", "transport": "ray"}
-    return train_ray_run(spec, out, seed, n_iter_for, sizes, cfg, config, overwrite, quiet, address, resources, m)
+    return train_ray_run(spec, out, seed, n_iter_for, sizes, cfg, config, overwrite, quiet, address, resources, m,
+                         checkpoint_every)
