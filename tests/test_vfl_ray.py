@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import assert_user_error
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'privgen[ray]' (make test installs it)")
 pytest.importorskip("private_set_intersection.python", reason="openmined-psi is not installed: pip install 'privgen[ray]'")
@@ -208,3 +209,52 @@ def test_party_workers_hold_the_same_individual_in_each_row(tmp_path) -> None:
     assert np.corrcoef(x[:, 0], y[:, 0])[0, 1] > 0.99
     for w in workers:
         ray.kill(w)
+
+
+# ---- bad input under --transport ray: one line, exit 2, nothing written ----
+
+def _cli_train(cli, out, *args):
+    return cli("vfl", "train", *args, "--transport", "ray", "--model", "vflgan", "--size", "tiny", "--iterations", "2",
+               "--batch-size", "16", "--out", out, "--quiet")
+
+
+def _write(path, df):
+    df.to_csv(path, index=False)
+    return str(path)
+
+
+def test_bad_party_files_are_refused_before_anything_is_written(tmp_path, cli) -> None:
+    files, common = _party_files(tmp_path)
+    b = pd.read_csv(files[1])
+    out = tmp_path / "out"
+    cases = [
+        ([files[0], _write(tmp_path / "noid.csv", b.drop(columns=["id"]))], ("noid.csv has no ID column 'id'",)),
+        ([files[0], _write(tmp_path / "dup.csv", pd.concat([b, b.iloc[:3]]))], ("party2: dup.csv has 3 duplicate IDs",)),
+        ([files[0], _write(tmp_path / "few.csv", b[~b["id"].isin(common[5:])])],
+         ("only 5 IDs are shared by all 2 parties", "which ones is not shown")),
+        ([files[0], _write(tmp_path / "clash.csv", b.rename(columns={"y": "x"}))],
+         ("column 'x' is present in a.csv (party 1) and in clash.csv (party 2)",)),
+    ]
+    for pair, fragments in cases:
+        args = [a for f in pair for a in ("--party-file", f)]
+        r = _cli_train(cli, out, *args, "--id-column", "id")
+        assert_user_error(r, *fragments)
+        assert "cust-" not in r.err  # no ID is ever shown
+        assert not out.exists()
+
+
+def test_an_unknown_party_resource_fails_fast(tmp_path, cli) -> None:
+    r = _cli_train(cli, tmp_path / "out", "--data", "adult", "--parties", "2", "--party-resource", "bank",
+                   "--party-resource", "hospital")
+    assert_user_error(r, "--party-resource bank, hospital: no node of the Ray cluster advertises it")
+    assert not (tmp_path / "out").exists()
+    r = _cli_train(cli, tmp_path / "out", "--data", "adult", "--parties", "3", "--party-resource", "bank")
+    assert_user_error(r, "give --party-resource once per party: 1 given for 3 parties")
+
+
+def test_ray_missing_names_the_extra(tmp_path, cli, monkeypatch) -> None:
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # `import ray` raises ImportError
+    r = _cli_train(cli, tmp_path / "out", "--data", "adult", "--parties", "2")
+    assert_user_error(r, "--transport ray needs Ray: pip install 'privgen[ray]'")
+    assert not (tmp_path / "out").exists()
