@@ -139,10 +139,9 @@ def align(n_parties: int, call: Call, get: Callable[[Any], Any], min_shared: int
     if size < min_shared:
         raise UserError(f"only {size} IDs are shared by all {n_parties} parties (private set intersection; which "
                         f"ones is not shown); need at least {min_shared}: the files must describe the same individuals")
-    sizes = [size]
-    for j in range(1, n_parties):  # hand-out: party j learns Xj ∩ I = I
-        answer = call(0, "serve", call(j, "request", True), True)
-        sizes.append(int(get(call(j, "receive", answer))))
+    # hand-out: party j learns Xj ∩ I = I (dispatched together: under Ray the runs overlap)
+    received = [call(j, "receive", call(0, "serve", call(j, "request", True), True)) for j in range(1, n_parties)]
+    [get(r) for r in received]
     sizes = [int(get(call(k, "finish"))) for k in range(n_parties)]
     if len(set(sizes)) != 1:
         raise RuntimeError(f"PSI hand-out disagreed on the intersection size: {sizes}")

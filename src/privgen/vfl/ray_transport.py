@@ -128,6 +128,7 @@ class RayVFLGAN(VflModel):
         with own_rng(stream(seed, "server")):
             self.server = Server([sizes.feature_dim] * len(dims), sizes, cfg, self.device)
         self.fault: tuple[str, int] | None = None  # tests: (party, iteration) whose process is killed
+        self._acks: tuple[str, list[Any]] | None = None
         self.gather(lambda w: w.build.remote(sizes.to_json(), cfg.to_json()), "build")
 
     def iteration(self) -> int:
@@ -135,7 +136,9 @@ class RayVFLGAN(VflModel):
         return (self.transport.step + self.cfg.n_critic) // (self.cfg.n_critic + 1)
 
     def gather(self, call, during: str) -> list[Any]:
-        return gather(self.names, [call(w) for w in self.workers], during)
+        refs = [call(w) for w in self.workers]
+        self.settle()
+        return gather(self.names, refs, during)
 
     def critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor) -> dict[str, float]:
         t = self.transport
@@ -145,16 +148,27 @@ class RayVFLGAN(VflModel):
             seed = t.send("server", name, "control", "z_seed", torch.tensor([z_seed]))
             a = t.send("server", name, "control", "alpha", alpha)
             refs.append(w.critic_forward.remote(rows, seed, a))
+        self.settle()
         received = gather(self.names, refs, f"a critic step of iteration {self.iteration()}")
         sent = [[t.send(name, "server", "features", tag, f) for tag, f in zip(FEATURE_TAGS, feats)]
                 for name, feats in zip(self.names, received)]
         grads, gap = self.server.critic_update(*[[s[i] for s in sent] for i in range(3)])
-        self.gather_each("critic_backward", [[t.send("server", n, "feature_grad", tag, x) for tag, x in zip(FEATURE_TAGS, g)]
+        self.send_each("critic_backward", [[t.send("server", n, "feature_grad", tag, x) for tag, x in zip(FEATURE_TAGS, g)]
                                              for n, g in zip(self.names, grads)], f"a critic step of iteration {self.iteration()}")
         return {"wasserstein": gap}
 
-    def gather_each(self, method: str, args: list[Any], during: str) -> list[Any]:
-        return gather(self.names, [getattr(w, method).remote(a) for w, a in zip(self.workers, args)], during)
+    def send_each(self, method: str, args: list[Any], during: str) -> None:
+        """Deliver one message to every party without waiting: an actor runs its tasks in the order they
+        were sent, so the next request queues behind this one. The acknowledgements are awaited (and a
+        failure named) at the next `gather`, which saves a round trip per step."""
+        self._acks = (during, [getattr(w, method).remote(a) for w, a in zip(self.workers, args)])
+
+    def settle(self) -> None:
+        """Await the outstanding acknowledgements (before a checkpoint, a sample, the end of a run)."""
+        if self._acks is not None:
+            during, refs = self._acks
+            self._acks = None
+            gather(self.names, refs, during)
 
     def generator_step(self, z_seed: int, batch_size: int) -> None:
         t = self.transport
@@ -163,14 +177,15 @@ class RayVFLGAN(VflModel):
             self.fault = None
         refs = [w.generator_forward.remote(t.send("server", n, "control", "z_seed", torch.tensor([z_seed])), batch_size)
                 for w, n in zip(self.workers, self.names)]
+        self.settle()
         received = gather(self.names, refs, f"the generator step of iteration {self.iteration()}")
         sent = [t.send(n, "server", "features", "gen_fake", f) for n, f in zip(self.names, received)]
         grads = self.server.generator_grads(sent)
-        self.gather_each("generator_backward", [t.send("server", n, "feature_grad", "gen_fake", g)
+        self.send_each("generator_backward", [t.send("server", n, "feature_grad", "gen_fake", g)
                                                 for n, g in zip(self.names, grads)], f"the generator step of iteration {self.iteration()}")
 
     def sample_batch(self, z_seed: int, n: int) -> list[torch.Tensor]:
-        return gather(self.names, [w.sample.remote(z_seed, n) for w in self.workers], "sampling")
+        return self.gather(lambda w: w.sample.remote(z_seed, n), "sampling")
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return self.server.modules()
