@@ -47,7 +47,16 @@ class PartyWorker:
         self._gen_pending: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def where(self) -> dict[str, Any]:
-        return {"party": self.name, "host": socket.gethostname(), "pid": os.getpid()}
+        """Which machine (and Ray node, under Ray) this party runs on: recorded in metrics.json."""
+        out: dict[str, Any] = {"party": self.name, "host": socket.gethostname(), "pid": os.getpid()}
+        try:
+            import ray
+
+            if ray.is_initialized():
+                out["ray_node"] = ray.get_runtime_context().get_node_id()
+        except ImportError:
+            pass
+        return out
 
     # ---- data ----
     def open(self) -> dict[str, Any]:

@@ -52,6 +52,10 @@ def build_model(name: str, dims: list[int], layout: ImageLayout | TableLayout, s
 def load_model(path: Path | str, device: torch.device | str = "cpu") -> tuple[VflModel, ImageLayout | TableLayout, RunDir]:
     run = RunDir.open(path, KIND)
     cfg = run.config
+    if cfg.get("transport") == "ray":
+        raise UserError(f"{path} was trained with --transport ray: each party's generator and encoder stay on its "
+                        "own machine (parties/<name>/); publish with `privgen vfl generate --transport ray --model "
+                        f"{path} ...`")
     device = resolve_device(device)
     verify_checksum(run.file(LAYOUT))
     try:
