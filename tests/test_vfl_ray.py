@@ -36,7 +36,7 @@ SPEC = data_spec("adult", 3, max_rows=300)
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     """One local Ray instance (4 logical CPUs: 3 parties + the driver) for every test here, then shut down."""
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     torch.set_num_threads(1)  # the actors run one thread each; the in-process runs must do the same arithmetic
     yield
     ray.shutdown()
@@ -230,6 +230,8 @@ def test_bad_party_files_are_refused_before_anything_is_written(tmp_path, cli) -
     cases = [
         ([files[0], _write(tmp_path / "noid.csv", b.drop(columns=["id"]))], ("noid.csv has no ID column 'id'",)),
         ([files[0], _write(tmp_path / "dup.csv", pd.concat([b, b.iloc[:3]]))], ("party2: dup.csv has 3 duplicate IDs",)),
+        ([files[0], _write(tmp_path / "noval.csv", b.assign(id=b["id"].where(b.index > 1)))],
+         ("noval.csv has 2 rows without an ID in 'id'",)),
         ([files[0], _write(tmp_path / "few.csv", b[~b["id"].isin(common[5:])])],
          ("only 5 IDs are shared by all 2 parties", "which ones is not shown")),
         ([files[0], _write(tmp_path / "clash.csv", b.rename(columns={"y": "x"}))],

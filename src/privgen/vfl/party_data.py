@@ -51,6 +51,9 @@ def read_own_file(path: Path, id_column: str) -> pd.DataFrame:
     df = read_table_file(path)
     if id_column not in df.columns:
         raise UserError(f"{path.name} has no ID column {id_column!r}; columns: {', '.join(map(str, df.columns))}")
+    if df[id_column].isna().any():
+        raise UserError(f"{path.name} has {int(df[id_column].isna().sum())} rows without an ID in {id_column!r}; "
+                        "every row needs one")
     dup = df[id_column][df[id_column].duplicated()]
     if len(dup):
         raise UserError(f"{path.name} has {len(dup)} duplicate IDs in {id_column!r}; IDs must be unique")

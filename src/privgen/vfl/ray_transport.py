@@ -52,8 +52,9 @@ def connect(address: str | None, n_parties: int) -> bool:
     try:
         if address:
             ray.init(address=address, **kw)
-        else:  # one logical CPU per party and one for the driver, whatever the core count
-            ray.init(num_cpus=max(os.cpu_count() or 1, n_parties + 1), **kw)
+        else:  # a fresh local instance ("local": never a cluster left running on this machine), with one
+            # logical CPU per party and one for the driver, whatever the core count
+            ray.init(address="local", num_cpus=max(os.cpu_count() or 1, n_parties + 1), **kw)
     except ConnectionError as e:
         raise UserError(f"--address {address}: cannot join a Ray cluster ({e}); start one with `ray start --head`") from None
     return True
