@@ -45,8 +45,8 @@ def train(
     address: str = typer.Option(None, "--address", help="Ray cluster to join (auto or HOST:PORT); default: a local one."),
     party_resource: list[str] = typer.Option(None, "--party-resource", help="Ray custom resource pinning party k to its "
                                              "node (repeat once per party, in party order)."),
-    align: str = typer.Option("psi", "--align", help="How party files' rows are matched under --transport ray: psi "
-                              "(private set intersection; in-process runs use a plain join)."),
+    align: str = typer.Option(None, "--align", help="How party files' rows are matched under --transport ray: psi "
+                              "(private set intersection, the default there; in-process runs use a plain join)."),
     rng: str = typer.Option("global", "--rng", help="global (default; earlier releases') or party (each party's own "
                             "RNG stream: the in-process run then equals a --transport ray run)."),
     seed: int = Seed, split_seed: int = SplitSeed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet,

@@ -24,7 +24,7 @@ from privgen.vfl.rng import own_rng, stream
 from privgen.vfl.server import Server
 from privgen.vfl.transport import InProcessTransport
 
-PLACEMENT_TIMEOUT_S = 60.0
+PLACEMENT_TIMEOUT_S = 180.0  # actor start-up (a process importing torch) on a loaded machine is slow
 
 
 class PartyLost(UserError):

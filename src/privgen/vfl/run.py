@@ -68,7 +68,7 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
                   sigma: float | None = None, conversion: str = "improved", clip: float = 1.0,
                   schema: str | None = None, rng: str = "global", transport: str = "inprocess",
                   address: str | None = None, party_resources: list[str] | None = None,
-                  align: str = "psi", checkpoint_every: int = 200) -> RunDir:
+                  align: str | None = None, checkpoint_every: int = 200) -> RunDir:
     """Train (or resume) one model; with `probe_every`, the FD of `probe_rows` fresh samples is logged
     every so many iterations (`curve` in metrics.json), without changing the run.
 
@@ -95,9 +95,12 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
         raise UserError(f"--rng {rng!r} is unknown; choose one of {', '.join(RNG_MODES)}")
     if transport == "ray":
         return _train_ray(spec, model_name, out, seed, epochs, iterations, sizes, cfg, overwrite, quiet, probe_every,
-                          dp, schema, address, party_resources or [], align, checkpoint_every)
+                          dp, schema, address, party_resources or [], align or "psi", checkpoint_every)
     if address or party_resources:
         raise UserError("--address and --party-resource apply to --transport ray")
+    if align is not None:
+        raise UserError(f"--align {align}: in-process runs join party files on the ID in this process (a simulation "
+                        "for local experiments); private alignment needs --transport ray")
     if rng == "party" and (model_name != "vflgan" or resolve_device(device).type != "cpu"):
         raise UserError("--rng party trains vflgan on the CPU (party streams are CPU generators)")
     if schema is not None or (dp == "sound" and is_table_spec(spec)):
