@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 
 def cache_root() -> Path:
@@ -16,3 +19,8 @@ def cache_root() -> Path:
 
 def cache_path(*parts: str) -> Path:
     return cache_root().joinpath(*parts)
+
+
+def digest(obj: Any) -> str:
+    """A short hash of everything that decides a cached result (its cache key)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
