@@ -114,22 +114,44 @@ def tiny_settings(**kw):
     return AuditSettings(**{**opts, **kw})
 
 
-def test_the_oracle_audited_against_itself_recovers_nothing(models, tmp_path, one_thread):
-    from privgen.audit.unlearning.run import run_audit
+TINY_FLAGS = ["--regimes", "retain,kshot-2", "--lrs", "1e-3", "--steps", 4, "--probe-steps", 2, "--batch-size", 8,
+              "--n-per-class", 6, "--quality-n-per-class", 2, "--num-inference-steps", 2, "--workers", 1,
+              "--device", "cpu", "--quiet"]
 
+
+def test_the_oracle_audited_against_itself_recovers_nothing(models, cli, tmp_path, one_thread):
     _, _, oracle = models
-    run = run_audit(oracle, tmp_path / "a", tiny_settings(), oracle=oracle, workers=1, quiet=True)
-    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    out = tmp_path / "a"
+    res = cli("audit", "unlearning", "--model", oracle, "--oracle", oracle, *TINY_FLAGS, "--out", out)
+    assert res.code == 0, res.err
+    m = json.loads((out / "metrics.json").read_text())
     for reg in m["regimes"].values():
         for cell in reg["cells"]:
             assert cell["model"]["rates"] == cell["oracle"]["rates"]
             assert all(r["recovery"] == 0 for r in cell["model"]["recovery_by_step"])
             sp = cell["model"]["speedup"]
             assert sp["kind"] == "unresolved" or sp["speedup"] == 1
-    assert m["verdict"].startswith("no regime recovers more than +0 points")
-    report = run.file("report.md").read_text()
-    assert m["verdict"] in report and "| retain | 0.001 |" in report
-    assert run.file("curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert m["verdict"].startswith("no regime recovers more than +0 points") and m["verdict"] in res.out
+    report = (out / "report.md").read_text()
+    assert m["verdict"] in report and "| retain | 0.001 |" in report and "| kshot-2 | 0.001 |" in report
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_oracle_is_trained_once_into_the_benchmarks_cache_entry(models, tmp_path, monkeypatch, one_thread):
+    import privgen.unlearn
+    from privgen.audit.unlearning.run import run_audit
+    from privgen.bench.unlearning_tasks import BenchSettings, MethodSpec, unlearned_dir
+
+    base, dimum, _ = models
+    run = run_audit(dimum, tmp_path / "o1", tiny_settings(regimes=("kshot-2",)), workers=1, quiet=True)
+    oracle = run.config["oracle"]
+    assert run.config["oracle_trained_here"] and (tmp_path / "o1" / "metrics.json").exists()
+    s = BenchSettings(data="digits", forget=FORGET, seed=0, recipe="tiny8", aux="retain", unlearn_steps=None,
+                      unlearn_lr=None, attack_steps=4, attack_lr=1e-3, attack_batch=16, curve_points=2, n_per_class=10,
+                      curve_n=10, eval_steps=3, guidance=3.0, device="cpu")
+    assert oracle == str(unlearned_dir(s, MethodSpec("retrain", "retrain"), base=base.resolve()))
+    monkeypatch.setattr(privgen.unlearn, "unlearn", lambda *a, **k: pytest.fail("retrained a cached oracle"))
+    run_audit(dimum, tmp_path / "o2", tiny_settings(regimes=("kshot-2",)), workers=1, quiet=True)
 
 
 def test_the_quality_rule_drops_the_budget_that_destroys_the_oracle(models, tmp_path, monkeypatch, one_thread):
