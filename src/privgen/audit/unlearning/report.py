@@ -94,6 +94,8 @@ def write_report(run: RunDir, payload: dict[str, Any]) -> None:
         f"(test accuracy {payload['classifier_test_accuracy']}). Attack: batch {s['batch_size']}, probes at steps "
         f"{', '.join(map(str, payload['regimes'][next(iter(payload['regimes']))]['cells'][0]['steps']))}.\n",
         f"## Curves\n\n![curves]({CURVES})\n",
-        f"Every number: [metrics.json](metrics.json). Wall time {payload['wall_seconds']:.0f} s.\n",
+        f"Every number: [metrics.json](metrics.json). Wall time {payload['wall_seconds']:.0f} s; attack tasks "
+        + ", ".join(f"{role} {sec:.0f} s" for role, sec in payload["attack_task_seconds"].items() if sec)
+        + " (an attack read back from the cache counts as almost nothing).\n",
     ]
     write_markdown(run.file("report.md"), "\n".join(lines))

@@ -299,7 +299,7 @@ def run_audit(model_dir: Path, out: Path, s: AuditSettings, *, forget: str | Non
     payload = summarise(s, regimes, subjects, results, read_json(Path(clf_dir) / "metrics.json"))
     payload["wall_seconds"] = round(time.perf_counter() - start, 1)
     payload["attack_task_seconds"] = {role: round(sum(v["seconds"] for k, v in results.items()
-                                                      if k.startswith(role + " ")), 1)
+                                                      if k.startswith(role + " ") and "seconds" in v), 1)
                                       for role in (MODEL, ORACLE, ORIGINAL)}
     write_report(run, payload)
     run.write_metrics(payload)
