@@ -182,6 +182,7 @@ def test_the_quality_rule_drops_the_budget_that_destroys_the_oracle(models, tmp_
     assert [c["horizon"] for c in cells] == [4, 0]
     assert [r["step"] for r in cells[1]["model"]["recovery_by_step"]] == [0] and cells[1]["model"]["speedup"] is None
     assert "| retain | 0.05 | none" in run.file("report.md").read_text()
+    assert "kept no attack step in 1 of 2 regime × lr budgets" in run.metrics["verdict"]
 
 
 def test_a_killed_audit_resumes_without_redoing_finished_attacks(models, tmp_path, monkeypatch, one_thread):

@@ -91,4 +91,9 @@ def verdict(regimes: dict[str, Any], s) -> str:
                  f"{format_speedup(speeds[f])}")
     else:
         line += f"; neither the model nor the oracle reaches a {s.rate:.0%} forget rate in any regime"
+    cells = [c for r in regimes.values() for c in r["cells"]]
+    dropped = sum(c["horizon"] == 0 for c in cells)
+    if dropped:  # a verdict on step 0 alone says nothing about relearning: say so in the line itself
+        line += (f" (the quality rule kept no attack step in {dropped} of {len(cells)} regime × lr budgets: "
+                 "there the oracle's retained FD broke the bound at the first probe)")
     return line
