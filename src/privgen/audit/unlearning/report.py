@@ -60,9 +60,9 @@ def save_curves_plot(payload: dict[str, Any], path, roles: list[str]) -> None:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=7, frameon=False)
-    fig.suptitle(f"forget rate of class {payload['forget_class']} under DiMRA: model (solid) vs retrain oracle (dashed); "
+    fig.suptitle(f"forget rate of class {payload['forget_class']} under DiMRA: model (solid) vs retrain oracle (dashed)\n"
                  "a vertical line ends the budget the quality rule keeps", fontsize=8)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.08, 1, 0.92))
     save_figure(fig, path)
 
 
