@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from privgen.cache import cache_path, digest
+from privgen.cache import cache_path, digest, entry_lock
 from privgen.checks import resolve_device
 from privgen.diffusion.model import get_recipe
 from privgen.runs import RunDir, atomic_write_json, read_json
@@ -135,10 +135,11 @@ def task_unlearn(s: BenchSettings, spec: MethodSpec, quiet: bool = True) -> dict
     from privgen.unlearn import unlearn
 
     out = unlearned_dir(s, spec)
-    if not _finished(out):
-        budget = resolved_unlearning(s, spec)  # the same steps and lr the cache key was made from
-        unlearn(pretrained_dir(s), spec.method, s.forget, out, seed=s.seed, steps=budget["steps"],
-                lr=budget["lr"], options=spec.options_dict(), device=s.device, overwrite=True, quiet=quiet)
+    with entry_lock(out):  # the audit trains its oracle into this same entry
+        if not _finished(out):
+            budget = resolved_unlearning(s, spec)  # the same steps and lr the cache key was made from
+            unlearn(pretrained_dir(s), spec.method, s.forget, out, seed=s.seed, steps=budget["steps"],
+                    lr=budget["lr"], options=spec.options_dict(), device=s.device, overwrite=True, quiet=quiet)
     return {"dir": str(out), **RunDir.open(out, "diffusion").metrics}
 
 

@@ -10,19 +10,17 @@ per entry keeps two processes from running the same attack at once.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import fcntl
 import math
 import time
 import warnings
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from privgen.attacks.aux import AuxData, AuxRequest, build_aux
-from privgen.cache import cache_path, digest
+from privgen.cache import cache_path, digest, entry_lock
 from privgen.diffusion.store import DiffusionModel, save_unet
 from privgen.runs import RunDir, atomic_write_json, read_json
 
@@ -77,18 +75,6 @@ def retained_quality(model: DiffusionModel, clf, real, *, n_per_class: int, guid
         metrics, _ = evaluate_forgetting(model, clf, real, n_per_class=n_per_class, guidance_scales=guidance_scales,
                                          steps=num_inference_steps, seed=seed)
     return {f"g{g:g}": float(metrics[f"g{g:g}"]["fd_retained"]) for g in guidance_scales}
-
-
-@contextlib.contextmanager
-def entry_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on a cache entry while it is computed (another process waits, then reads it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f"{path.name}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _finished(path: Path) -> bool:

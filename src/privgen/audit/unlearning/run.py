@@ -199,7 +199,7 @@ def _attack(regime: Regime, lr: float, s: AuditSettings) -> Attack:
 
 def task_oracle(base: str, forget: int, out: str, seed: int, device: str, quiet: bool = True) -> dict[str, Any]:
     """Retrain the oracle into the shared cache (nothing when it is there)."""
-    from privgen.audit.unlearning.battery import entry_lock
+    from privgen.cache import entry_lock
     from privgen.unlearn import unlearn
 
     with entry_lock(Path(out)):
