@@ -48,11 +48,16 @@ def deletion_record(config: dict) -> int | None:
     return record.get("forget_class")
 
 
-def _retain(req: AuxRequest) -> AuxData:
+def _deleted(req: AuxRequest, source: str) -> int:
     deleted = req.deleted_class if req.deleted_class is not None else deletion_record(req.model.config)
     if deleted is None:
-        raise UserError("--aux retain needs the owner's deletion record, but this model was never unlearned "
+        raise UserError(f"--aux {source} needs the owner's deletion record, but this model was never unlearned "
                         "(no 'unlearning' in its config.json); use --aux public, generated or kshot")
+    return deleted
+
+
+def _retain(req: AuxRequest) -> AuxData:
+    deleted = _deleted(req, "retain")
     train = model_split(req.model).train
     keep = train.y != deleted
     return AuxData(torch.from_numpy(train.x[keep]), torch.from_numpy(train.y[keep]).long(),
@@ -65,7 +70,7 @@ PUBLIC = "digits"  # scikit-learn's 8x8 digits: another dataset of the same clas
 # the model's that 20 attack steps at lr 1e-4 already took the original model's digit 3 from 100% to 4%.
 # So the box is scaled to 20/28 of the side and padded with background, as MNIST does.
 MNIST_BOX = 20 / 28
-AUX_VERSIONS = {"public": 2}  # bumped when a source's data changes, so cached attacks on the old data are not reused
+AUX_VERSIONS = {"public": 2, "public-without": 2}  # bumped when a source's data changes, so cached attacks on the old data are not reused
 
 
 def aux_version_key(source: str) -> dict[str, int]:
@@ -96,6 +101,16 @@ def _public(req: AuxRequest) -> AuxData:
     return AuxData(torch.from_numpy(frame_like_mnist(ds.x, model.image_size)), torch.from_numpy(ds.y).long(),
                    f"scikit-learn digits, {box}x{box} centred in a {model.image_size}x{model.image_size} frame "
                    f"as MNIST's ({len(ds.y)})")
+
+
+def _public_without(req: AuxRequest) -> AuxData:
+    """Public digits minus the deleted class: an auditor's control for what the public data teaches besides
+    the class itself (it needs the deletion record, as `retain` does)."""
+    deleted = _deleted(req, "public-without")
+    pub = _public(req)
+    keep = pub.y != deleted
+    return AuxData(pub.x[keep], pub.y[keep], pub.description.replace(f"({len(pub)})", f"without class {deleted} "
+                                                                     f"({int(keep.sum())})"))
 
 
 def _generated(req: AuxRequest) -> AuxData:
@@ -138,7 +153,7 @@ def _kshot(req: AuxRequest) -> AuxData:
 
 
 AUX_SOURCES: dict[str, Callable[[AuxRequest], AuxData]] = {
-    "retain": _retain, "generated": _generated, "public": _public, "kshot": _kshot,
+    "retain": _retain, "generated": _generated, "public": _public, "public-without": _public_without, "kshot": _kshot,
 }
 
 

@@ -14,7 +14,8 @@ app = typer.Typer(help="Attacks on unlearned models (DiMRA relearning).", no_arg
 
 @app.command("relearn")
 def relearn(model: Path = typer.Option(..., "--model", help="Diffusion model directory to attack (e.g. an unlearned one)."),
-            aux: str = typer.Option(..., "--aux", help="Attacker data: retain, generated, public or kshot."),
+            aux: str = typer.Option(..., "--aux", help="Attacker data: retain, generated, public, "
+                                          "public-without (public minus the deleted class) or kshot."),
             steps: int = typer.Option(..., "--steps", help="Fine-tuning steps (the attack budget)."),
             out: Path = typer.Option(..., "--out", help="Output model directory (with checkpoints/step-N/)."),
             lr: float = typer.Option(1e-4, "--lr", help="Learning rate (constant)."),
