@@ -1,11 +1,11 @@
 """How many torch CPU threads a job gets, from the work in flight rather than from the recipe.
 
 A lone job (a standalone `privgen diffusion train`, `eval generation`, ...) gets every core this process may
-run on that other processes are not already keeping busy (cores minus the 1-minute load average, at least
-one); a benchmark worker running beside others gets one, so two workers on a 2-core machine do not fight
-over the same cores. Measured on the shared 2-core machine at a load average of 14: two threads trained the
-UNet 20x slower than one (OpenMP threads wait for descheduled siblings), hence the load term.
-`PRIVGEN_THREADS=N` overrides all of this. The recipe cannot decide this: the same recipe runs alone and inside the benchmark, and
+run on; a benchmark worker running beside others gets one, so two workers on a 2-core machine do not fight
+over the same cores. `PRIVGEN_THREADS=N` overrides both: on a machine other people's jobs keep busy, set it
+to 1 (measured on the shared 2-core machine at a load average of 14: two threads trained the UNet 20x slower
+than one, OpenMP threads waiting for descheduled siblings). The load average is deliberately not read: the
+thread count would then change from run to run, and with it the last digits of CPU results. The recipe cannot decide this: the same recipe runs alone and inside the benchmark, and
 its dict is the pretrained model's cache key (docs/diffusion.md has the measured lone-job speed-up).
 """
 
@@ -31,22 +31,11 @@ def mark_shared_worker() -> None:
     set_job_threads()
 
 
-def idle_cores(cores: int, load: float) -> int:
-    """Cores not kept busy by other work: cores minus the load average, rounded, clipped to 1..cores."""
-    return max(1, min(cores, round(cores - load)))
-
-
 def job_threads() -> int:
     override = os.environ.get("PRIVGEN_THREADS", "").strip()
     if override.isdigit() and int(override) > 0:
         return int(override)
-    if _shared:
-        return 1
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average on this platform
-        load = 0.0
-    return idle_cores(available_cores(), load)
+    return 1 if _shared else available_cores()
 
 
 def set_job_threads(device: object = "cpu") -> int:
