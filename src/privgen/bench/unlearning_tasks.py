@@ -57,6 +57,7 @@ class BenchSettings:
     eval_steps: int
     guidance: float
     device: str
+    forget_attribute: str | None = None   # feature unlearning (NAME=VALUE); `forget` is then unused
 
 
 DEFAULT_SCALES = (1.0, 3.0)
@@ -96,11 +97,18 @@ def resolved_unlearning(s: BenchSettings, spec: MethodSpec) -> dict[str, Any]:
     return {"method": spec.method, "options": to_dict(impl.opt), "steps": steps, "lr": lr}
 
 
+def forget_tag(s: BenchSettings) -> str:
+    """'3' for a class, 'colour-red' for an attribute value (cache folder names)."""
+    return slug(s.forget_attribute.replace("=", "-")) if s.forget_attribute else str(s.forget)
+
+
 def unlearned_dir(s: BenchSettings, spec: MethodSpec) -> Path:
     key = {"base": str(pretrained_dir(s)), "recipe": get_recipe(s.recipe).to_dict(), "forget": s.forget,
            "seed": s.seed, **resolved_unlearning(s, spec)}
+    if s.forget_attribute:
+        key["forget_attribute"] = s.forget_attribute  # only then: class entries keep their keys
     return cache_path("unlearned", f"{s.recipe}-{slug(s.data)}-seed{s.seed}",
-                      f"{slug(spec.label)}-forget{s.forget}-{digest(key)}")
+                      f"{slug(spec.label)}-forget{forget_tag(s)}-{digest(key)}")
 
 
 GRID_COLUMNS = 8
@@ -141,8 +149,9 @@ def task_unlearn(s: BenchSettings, spec: MethodSpec, quiet: bool = True) -> dict
     out = unlearned_dir(s, spec)
     if not _finished(out):
         budget = resolved_unlearning(s, spec)  # the same steps and lr the cache key was made from
-        unlearn(pretrained_dir(s), spec.method, s.forget, out, seed=s.seed, steps=budget["steps"],
-                lr=budget["lr"], options=spec.options_dict(), device=s.device, overwrite=True, quiet=quiet)
+        unlearn(pretrained_dir(s), spec.method, None if s.forget_attribute else s.forget, out, seed=s.seed,
+                steps=budget["steps"], lr=budget["lr"], options=spec.options_dict(), device=s.device, overwrite=True,
+                quiet=quiet, forget_attribute=s.forget_attribute)
     return {"dir": str(out), **RunDir.open(out, "diffusion").metrics}
 
 
