@@ -267,3 +267,12 @@ def test_bench_refuses_both_targets_and_unknown_attributes(cli, tmp_path):
     assert_user_error(cli("bench", "unlearning", "--data", "digits", "--forget-attribute", "colour=red",
                           "--out", out), "no attributes")
     assert not out.exists()
+
+
+def test_forgetting_a_class_of_an_attribute_model(colour_model, tmp_path):
+    from privgen.unlearn import unlearn
+
+    run = unlearn(colour_model, "dimum", 3, tmp_path / "d3", steps=2, batch_size=8, quiet=True,
+                  options={"n_generated": 8})
+    assert run.metrics["forget_class"] == 3 and run.metrics["n_forget"] * 9 == pytest.approx(run.metrics["n_retain"],
+                                                                                            rel=0.01)

@@ -105,7 +105,8 @@ class DiMUM(Method):
             return self._prepare_attribute(ctx)
         self.validate(ctx.forget_class, ctx.num_classes)
         if self.opt.alt == "other-class":
-            pool = ctx.retain_x if self.alt_class is None else ctx.retain_x[ctx.retain_y == self.alt_class]
+            classes = ctx.retain_y if ctx.conditions is None else ctx.conditions.decode(ctx.retain_y)[0]
+            pool = ctx.retain_x if self.alt_class is None else ctx.retain_x[classes == self.alt_class]
             ctx.state["alt_pool"] = pool
         elif self.opt.alt == "generated":
             labels = torch.full((self.opt.n_generated,), self.alt_class, dtype=torch.long)
