@@ -37,6 +37,7 @@ class AuxRequest:
     k: int = 10
     kshot_class: int | None = None
     deleted_class: int | None = None      # the owner's deletion record, for `retain` only
+    deleted_attribute: str | None = None  # ... when the owner deleted an attribute value (NAME=VALUE)
     n_generated: int = 100                # per condition, for `generated`
     keep_threshold: float = 0.5           # `generated`: keep a condition the classifier recognises this often
     classifier: object | None = None      # `generated`: the attacker's (public) digit classifier
@@ -48,6 +49,18 @@ def deletion_record(config: dict) -> int | None:
     return record.get("forget_class")
 
 
+def deleted_attribute(config: dict) -> str | None:
+    """The attribute value (NAME=VALUE) the data owner deleted, as recorded by `privgen unlearn`."""
+    record = (config.get("unlearning") or {}).get("forget_attribute")
+    return f"{record['name']}={record['value']}" if record else None
+
+
+def _attribute_mask(model: DiffusionModel, train, assignment: str) -> np.ndarray:
+    """Which training images show attribute value NAME=VALUE (checked against the model's attributes)."""
+    k, v = model.conditions.parse(assignment)
+    return train.attrs[:, k] == v
+
+
 def _deleted(req: AuxRequest, source: str) -> int:
     deleted = req.deleted_class if req.deleted_class is not None else deletion_record(req.model.config)
     if deleted is None:
@@ -57,10 +70,14 @@ def _deleted(req: AuxRequest, source: str) -> int:
 
 
 def _retain(req: AuxRequest) -> AuxData:
-    deleted = _deleted(req, "retain")
+    """The owner's data without what was deleted. For an attribute model the images keep their full
+    condition (class and attribute values), and the forgotten value's images are never read."""
+    attribute = req.deleted_attribute or (None if req.deleted_class is not None else deleted_attribute(req.model.config))
+    deleted = None if attribute else _deleted(req, "retain")
     train = model_split(req.model).train
-    keep = train.y != deleted
-    return AuxData(torch.from_numpy(train.x[keep]), torch.from_numpy(train.y[keep]).long(),
+    keep = ~_attribute_mask(req.model, train, attribute) if attribute else train.y != deleted
+    labels = req.model.conditions.labels_of(train)
+    return AuxData(torch.from_numpy(train.x[keep]), torch.from_numpy(labels[keep]).long(),
                    f"the owner's retained training images ({int(keep.sum())})")
 
 
@@ -135,7 +152,25 @@ def _generated(req: AuxRequest) -> AuxData:
                    f"{req.n_generated} own samples for each of {len(kept)} recognised conditions")
 
 
+def _kshot_attribute(req: AuxRequest, assignment: str) -> AuxData:
+    """k images showing the deleted attribute value, each with its full condition."""
+    train = model_split(req.model).train
+    idx = np.flatnonzero(_attribute_mask(req.model, train, assignment))
+    if req.k <= 0:
+        raise UserError(f"--k must be a positive number of images, got {req.k}")
+    if len(idx) < req.k:
+        raise UserError(f"--aux kshot with --k {req.k}: the training split has only {len(idx)} images with "
+                        f"{assignment}; lower --k")
+    pick = np.random.default_rng(req.seed).choice(idx, req.k, replace=False)
+    labels = req.model.conditions.labels_of(train)
+    return AuxData(torch.from_numpy(train.x[pick]), torch.from_numpy(labels[pick]).long(),
+                   f"{req.k} labelled images with {assignment}")
+
+
 def _kshot(req: AuxRequest) -> AuxData:
+    attribute = req.deleted_attribute or (deleted_attribute(req.model.config) if req.kshot_class is None else None)
+    if attribute:
+        return _kshot_attribute(req, attribute)
     c = req.kshot_class if req.kshot_class is not None else deletion_record(req.model.config)
     if c is None:
         raise UserError("--aux kshot needs the class of its k images: pass --kshot-class")
@@ -148,7 +183,9 @@ def _kshot(req: AuxRequest) -> AuxData:
         raise UserError(f"--aux kshot with --k {req.k}: the training split has only {len(idx)} images of class {c}; "
                         f"lower --k")
     pick = np.random.default_rng(req.seed).choice(idx, req.k, replace=False)
-    return AuxData(torch.from_numpy(train.x[pick]), torch.full((req.k,), c, dtype=torch.long),
+    labels = (torch.from_numpy(req.model.conditions.labels_of(train)[pick]).long() if req.model.attributes
+              else torch.full((req.k,), c, dtype=torch.long))
+    return AuxData(torch.from_numpy(train.x[pick]), labels,
                    f"{req.k} labelled images of class {c}")
 
 

@@ -37,9 +37,13 @@ class ProbeOptions:
             checks.ddim_steps("--num-inference-steps", self.num_inference_steps)
 
     def resolve_class(self, model: DiffusionModel) -> int:
-        from privgen.attacks.aux import deletion_record
+        from privgen.attacks.aux import deleted_attribute, deletion_record
 
         c = self.forget_class if self.forget_class is not None else deletion_record(model.config)
+        if c is None and deleted_attribute(model.config):
+            raise UserError(f"--probe-every measures a forgotten class, but this model forgot "
+                            f"{deleted_attribute(model.config)}; its relearning curve is measured by privgen bench "
+                            "unlearning --forget-attribute (or pass --probe-class to probe a class)")
         if c is None:
             raise UserError("--probe-every measures the forgotten class, but this model has no deletion record "
                             "(it was not unlearned by privgen); pass --probe-class")

@@ -74,7 +74,7 @@ def relearn(model: DiffusionModel, aux: AuxData, *, steps: int, lr: float = 1e-4
             on_checkpoint(s.step, s.unet)
             s.unet.train()
     return fit(state, aux.x.to(dev), aux.y.to(dev), rec, steps, model.null_class, on_checkpoint=hook, quiet=quiet,
-               on_step=on_step, desc="attack relearn")
+               on_step=on_step, desc="attack relearn", conditions=model.conditions)
 
 
 def relearn_run(model_dir: Path | str, aux_source: str, out: Path | str, *, steps: int, lr: float = 1e-4,

@@ -108,6 +108,14 @@ def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, o
     from privgen.bench.unlearning_report import build_results, write_report, write_results_csv
     from privgen.eval import cached_classifier
 
+    if s.forget_attribute:
+        from privgen.bench.unlearning_attribute import check_attribute, run_attribute_benchmark
+
+        if s.forget is not None:
+            raise UserError("give --forget (a class) or --forget-attribute (NAME=VALUE), not both")
+        check_attribute(s)
+        validate(s, workers)
+        return run_attribute_benchmark(s, parse_methods(methods), out, workers, overwrite, quiet)
     s = resolve_forget(s)
     validate(s, workers)
     specs = parse_methods(methods)

@@ -56,6 +56,7 @@ class BenchSettings:
     guidance: float
     device: str
     sampler: str = "dpmpp"  # every evaluation's solver (privgen.diffusion.solvers); eval_steps are its steps
+    forget_attribute: str | None = None   # feature unlearning (NAME=VALUE); `forget` is then unused
 
 
 DEFAULT_SCALES = (1.0, 3.0)
@@ -107,13 +108,20 @@ def resolved_unlearning(s: BenchSettings, spec: MethodSpec) -> dict[str, Any]:
     return {"method": spec.method, "options": to_dict(impl.opt), "steps": steps, "lr": lr}
 
 
+def forget_tag(s: BenchSettings) -> str:
+    """'3' for a class, 'colour-red' for an attribute value (cache folder names)."""
+    return slug(s.forget_attribute.replace("=", "-")) if s.forget_attribute else str(s.forget)
+
+
 def unlearned_dir(s: BenchSettings, spec: MethodSpec, base: Path | None = None) -> Path:
     """The cache entry of a method's model; `base` is the pretrained model when it is not the benchmark's own
     (the audit keys its retrain oracle the same way, so the two share oracles)."""
     key = {"base": str(base or pretrained_dir(s)), "recipe": get_recipe(s.recipe).to_dict(), "forget": s.forget,
            "seed": s.seed, **resolved_unlearning(s, spec)}
+    if s.forget_attribute:
+        key["forget_attribute"] = s.forget_attribute  # only then: class entries keep their keys
     return cache_path("unlearned", f"{s.recipe}-{slug(s.data)}-seed{s.seed}",
-                      f"{slug(spec.label)}-forget{s.forget}-{digest(key)}")
+                      f"{slug(spec.label)}-forget{forget_tag(s)}-{digest(key)}")
 
 
 GRID_COLUMNS = 8
@@ -155,8 +163,9 @@ def task_unlearn(s: BenchSettings, spec: MethodSpec, quiet: bool = True) -> dict
     with entry_lock(out):  # the audit trains its oracle into this same entry
         if not _finished(out):
             budget = resolved_unlearning(s, spec)  # the same steps and lr the cache key was made from
-            unlearn(pretrained_dir(s), spec.method, s.forget, out, seed=s.seed, steps=budget["steps"],
-                    lr=budget["lr"], options=spec.options_dict(), device=s.device, overwrite=True, quiet=quiet)
+            unlearn(pretrained_dir(s), spec.method, None if s.forget_attribute else s.forget, out, seed=s.seed,
+                    steps=budget["steps"], lr=budget["lr"], options=spec.options_dict(), device=s.device,
+                    overwrite=True, quiet=quiet, forget_attribute=s.forget_attribute)
     return {"dir": str(out), **RunDir.open(out, "diffusion").metrics}
 
 

@@ -59,7 +59,10 @@ def diffusion(out: Path = typer.Option(..., "--out", help="Output directory for 
 @app.command("unlearning")
 def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (results.json, results.csv, report.md, PNGs)."),
                data: str = typer.Option("mnist5k", "--data", help="Image dataset (privgen data list) or a path."),
-               forget: str = typer.Option("3", "--forget", help="Class to forget (id or name)."),
+               forget: Optional[str] = typer.Option(None, "--forget", help="Class to forget (id or name; default 3)."),
+               forget_attribute: Optional[str] = typer.Option(None, "--forget-attribute",
+                                                              help="Attribute value to forget instead, NAME=VALUE "
+                                                                   "(e.g. colour=red with --data mnist5k-colour)."),
                methods: str = typer.Option("all", "--methods",
                                            help="Comma list of all / name / name:key=value, e.g. all,dimum:alt=noise "
                                                 "(the retrain oracle and the original model are always included)."),
@@ -95,6 +98,10 @@ def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (re
     from privgen.bench.unlearning_tasks import BenchSettings, bench_eval_steps
     from privgen.checks import resolve_device
 
+    if forget is not None and forget_attribute is not None:
+        raise UserError("give --forget (a class) or --forget-attribute (NAME=VALUE), not both")
+    if forget is None and forget_attribute is None:
+        forget = "3"
     s = BenchSettings(data=data, forget=forget, seed=seed, recipe=recipe, aux=aux, unlearn_steps=unlearn_steps,
                       unlearn_lr=unlearn_lr, attack_steps=attack_steps, attack_lr=attack_lr,
                       attack_batch=renamed("--attack-batch-size", attack_batch_size, "--attack-batch", attack_batch_old, 64),
@@ -104,7 +111,8 @@ def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (re
                                                                    "--eval-steps", eval_steps_old, None)),
                       sampler=sampler,
                       guidance=renamed("--guidance-scale", guidance_scale, "--guidance", guidance_old, 3.0),
-                      device=str(resolve_device(device)))  # "auto" resolved: the settings record the real device
+                      device=str(resolve_device(device)),  # "auto" resolved: the settings record the real device
+                      forget_attribute=forget_attribute)
     run = run_benchmark(s, methods, out, workers, overwrite, quiet)
     print((run.path / "report.md").read_text().split("\n## ")[0])
     print(f"wrote {run.path / 'results.json'}, {run.path / 'results.csv'} and {run.path / 'report.md'}")

@@ -90,8 +90,9 @@ def _groups(channels: tuple[int, ...]) -> int:
     return 1
 
 
-def build_unet(recipe: Recipe, in_channels: int, num_classes: int) -> UNet2DModel:
-    """A class-conditional UNet; index ``num_classes`` of the class embedding is the null class."""
+def build_unet(recipe: Recipe, in_channels: int, num_classes: int, num_embeds: int | None = None) -> UNet2DModel:
+    """A class-conditional UNet; index ``num_classes`` of the class embedding is the null class. An attribute
+    model passes its joint table size (`privgen.diffusion.condition.ConditionSpace.num_embeds`)."""
     n = len(recipe.channels)
     down = ["DownBlock2D"] * n
     up = ["UpBlock2D"] * n
@@ -102,6 +103,6 @@ def build_unet(recipe: Recipe, in_channels: int, num_classes: int) -> UNet2DMode
         sample_size=recipe.image_size, in_channels=in_channels, out_channels=in_channels,
         block_out_channels=tuple(recipe.channels), layers_per_block=recipe.layers_per_block,
         down_block_types=tuple(down), up_block_types=tuple(up), norm_num_groups=_groups(recipe.channels),
-        attention_head_dim=min(recipe.channels[-1], 32), num_class_embeds=num_classes + 1,
+        attention_head_dim=min(recipe.channels[-1], 32), num_class_embeds=num_embeds or num_classes + 1,
     )
 
