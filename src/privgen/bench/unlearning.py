@@ -90,15 +90,16 @@ def resolve_forget(s: BenchSettings) -> BenchSettings:
     return replace(s, forget=c)
 
 
-def plan(s: BenchSettings, specs: list[MethodSpec], classifier_dir: str, out: str) -> list[Task]:
-    pre = Task("pretrain", task_pretrain, (s,))
-    tasks = [pre]
+def plan(s: BenchSettings, specs: list[MethodSpec], classifier_dir: str, out: str, attack=task_attack) -> list[Task]:
+    """pretrain → each unlearning (the oracle needs no pretrained model) → attack and evaluate every model;
+    `attack` is the task that attacks one model (a class's, or an attribute's in bench.unlearning_attribute)."""
+    tasks = [Task("pretrain", task_pretrain, (s,))]
     for spec in specs:
         deps = () if spec.method == ORACLE else ("pretrain",)
         tasks.append(Task(f"unlearn {spec.label}", task_unlearn, (s, spec), deps))
     models = [(ORIGINAL, "pretrain")] + [(spec.label, f"unlearn {spec.label}") for spec in specs]
     for label, dep in models:
-        tasks.append(Task(f"attack {label}", task_attack, deps=(dep,),
+        tasks.append(Task(f"attack {label}", attack, deps=(dep,),
                           bind=lambda r, lab=label, d=dep: (s, lab, r[d]["dir"], classifier_dir, out)))
     return tasks
 

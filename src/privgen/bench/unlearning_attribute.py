@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from privgen.bench.pool import Task, run_graph
+from privgen.bench.pool import run_graph
+from privgen.bench.unlearning import ORACLE, ORIGINAL, plan
 from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, _finished, digest, guidance_key,
-                                            guidance_scales, model_key, pretrained_dir, reserve_pretrain, sampler_key,
-                                            slug, task_pretrain, task_unlearn, unlearned_dir)
+                                            guidance_scales, model_key, reserve_pretrain, sampler_key, slug)
 from privgen.diffusion.solvers import describe
 from privgen.cache import cache_path
 from privgen.checks import resolve_device
@@ -29,7 +29,6 @@ from privgen.runs import RunDir, atomic_write_json, read_json
 from privgen.serial import to_dict
 
 KIND = "bench-unlearning"
-ORIGINAL, ORACLE = "original", "retrain"
 GRID_COLUMNS = 8
 
 
@@ -159,18 +158,6 @@ def task_attack_attribute(s: BenchSettings, label: str, model_dir: str, classifi
     return {"before": before, "after": after, "attack": att, "attacked_dir": str(att_dir)}
 
 
-def plan(s: BenchSettings, specs: list[MethodSpec], classifier_dir: str, out: str) -> list[Task]:
-    tasks = [Task("pretrain", task_pretrain, (s,))]
-    for spec in specs:
-        deps = () if spec.method == ORACLE else ("pretrain",)
-        tasks.append(Task(f"unlearn {spec.label}", task_unlearn, (s, spec), deps))
-    models = [(ORIGINAL, "pretrain")] + [(spec.label, f"unlearn {spec.label}") for spec in specs]
-    for label, dep in models:
-        tasks.append(Task(f"attack {label}", task_attack_attribute, deps=(dep,),
-                          bind=lambda r, lab=label, d=dep: (s, lab, r[d]["dir"], classifier_dir, out)))
-    return tasks
-
-
 def run_attribute_benchmark(s: BenchSettings, specs: list[MethodSpec], out: Path, workers: int = 2,
                             overwrite: bool = False, quiet: bool = False) -> RunDir:
     from privgen.eval import cached_classifier
@@ -181,7 +168,8 @@ def run_attribute_benchmark(s: BenchSettings, specs: list[MethodSpec], out: Path
     start = time.perf_counter()
     _, _, clf_dir = cached_classifier(s.data, get_recipe(s.recipe).image_size, 0, device=s.device, quiet=quiet)
     reserve_pretrain(s)
-    results = run_graph(plan(s, specs, str(clf_dir), str(out)), workers, desc="bench unlearning (attribute)",
+    results = run_graph(plan(s, specs, str(clf_dir), str(out), attack=task_attack_attribute), workers,
+                        desc="bench unlearning (attribute)",
                         quiet=quiet)
     payload = build_results(s, specs, results, str(clf_dir), time.perf_counter() - start)
     atomic_write_json(run.file("results.json"), payload)
