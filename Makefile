@@ -22,7 +22,12 @@ $(VENV)/.privgen-installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/privgen demo --out $(DEMO_OUT)
 
-test: setup
+# The tests of real parties (Ray actors, PSI) need the optional extra; the demo does not.
+$(VENV)/.privgen-ray: $(VENV)/.privgen-installed
+	$(PY) -m pip install -q -e ".[dev,ray]"
+	touch $@
+
+test: setup $(VENV)/.privgen-ray
 	$(PY) -m pytest -q
 
 clean:

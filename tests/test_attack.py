@@ -101,6 +101,12 @@ def test_public_source_is_another_dataset(models, tmp_path):
     assert torch.all(aux.x[:, :, :1] == -1) and torch.all(aux.x[:, :, -1:] == -1)
     assert torch.all(aux.x[:, :, :, :1] == -1) and torch.all(aux.x[:, :, :, -1:] == -1)
     assert float(aux.x[:, :, 1:7, 1:7].max()) > 0.5
+    # public-without: the same images minus the deleted class, which it needs a deletion record (or the owner) for
+    without = build_aux("public-without", AuxRequest(load_model(mnist), deleted_class=FORGET))
+    assert FORGET not in set(without.y.tolist()) and len(without) == int((aux.y != FORGET).sum())
+    assert torch.equal(without.x, aux.x[aux.y != FORGET])
+    with pytest.raises(Exception, match="public-without needs the owner's deletion record"):
+        build_aux("public-without", AuxRequest(load_model(mnist)))
 
 
 def test_attack_is_deterministic(models, tmp_path):

@@ -99,7 +99,7 @@ def test_batched_cfg_equals_two_pass(trained):
             a = guided_eps(model.unet, x, t, y, s, model.null_class)
             b = guided_eps_two_pass(model.unet, x, t, y, s, model.null_class)
             assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)
-    imgs = sample(model, [0, 3], 3, 3.0, 4, seed=0)
+    imgs = sample(model, [0, 3], 3, guidance_scale=3.0, num_inference_steps=4, seed=0)
     assert imgs[0].shape == (3, 1, 8, 8) and imgs[3].abs().max() <= 1
 
 

@@ -90,7 +90,7 @@ def test_sa_fisher_is_non_negative_and_not_all_zero(base_dir):
     ctx = make_ctx(model)
     from privgen.diffusion.sampler import sample_labels
 
-    ctx.state["sample_teacher"] = lambda labels: sample_labels(model, labels, 3.0, 2, 0)
+    ctx.state["sample_teacher"] = lambda labels: sample_labels(model, labels, guidance_scale=3.0, num_inference_steps=2, seed=0)
     method = build_method("sa", {"replay_per_class": 2, "fisher_batches": 2})
     method.prepare(ctx)
     fisher = torch.cat([f.flatten() for f in ctx.state["fisher"].values()])

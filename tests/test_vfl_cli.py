@@ -227,3 +227,16 @@ def test_image_run_report_shows_a_sample_grid(tmp_path, capsys) -> None:
     code, _, err = cli(["vfl", "train", "--data", "digits", "--parties", "2", *TINY, "--out", str(out)], capsys)
     assert code == 0, err
     assert (out / "samples.png").is_file() and "![synthetic samples](samples.png)" in (out / "report.md").read_text()
+
+
+def test_private_alignment_and_ray_options_are_refused_in_process(cli, tmp_path) -> None:
+    """--align / --address / --party-resource belong to --transport ray; in-process they are refused, not ignored."""
+    from conftest import assert_user_error
+
+    base = ["vfl", "train", "--data", "wine", "--parties", "2", "--size", "tiny", "--iterations", "1", "--out", tmp_path / "o"]
+    assert_user_error(cli(*base, "--align", "psi"), "--align psi: in-process runs join party files", "--transport ray")
+    assert_user_error(cli(*base, "--party-resource", "bank", "--party-resource", "insurer"),
+                      "--address and --party-resource apply to --transport ray")
+    assert_user_error(cli(*base, "--transport", "grpc"), "--transport 'grpc' is unknown")
+    assert_user_error(cli(*base, "--rng", "party", "--model", "vertigan"), "--rng party trains vflgan")
+    assert not (tmp_path / "o").exists()

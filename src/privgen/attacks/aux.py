@@ -37,6 +37,7 @@ class AuxRequest:
     k: int = 10
     kshot_class: int | None = None
     deleted_class: int | None = None      # the owner's deletion record, for `retain` only
+    deleted_attribute: str | None = None  # ... when the owner deleted an attribute value (NAME=VALUE)
     n_generated: int = 100                # per condition, for `generated`
     keep_threshold: float = 0.5           # `generated`: keep a condition the classifier recognises this often
     classifier: object | None = None      # `generated`: the attacker's (public) digit classifier
@@ -48,14 +49,35 @@ def deletion_record(config: dict) -> int | None:
     return record.get("forget_class")
 
 
-def _retain(req: AuxRequest) -> AuxData:
+def deleted_attribute(config: dict) -> str | None:
+    """The attribute value (NAME=VALUE) the data owner deleted, as recorded by `privgen unlearn`."""
+    record = (config.get("unlearning") or {}).get("forget_attribute")
+    return f"{record['name']}={record['value']}" if record else None
+
+
+def _attribute_mask(model: DiffusionModel, train, assignment: str) -> np.ndarray:
+    """Which training images show attribute value NAME=VALUE (checked against the model's attributes)."""
+    k, v = model.conditions.parse(assignment)
+    return train.attrs[:, k] == v
+
+
+def _deleted(req: AuxRequest, source: str) -> int:
     deleted = req.deleted_class if req.deleted_class is not None else deletion_record(req.model.config)
     if deleted is None:
-        raise UserError("--aux retain needs the owner's deletion record, but this model was never unlearned "
+        raise UserError(f"--aux {source} needs the owner's deletion record, but this model was never unlearned "
                         "(no 'unlearning' in its config.json); use --aux public, generated or kshot")
+    return deleted
+
+
+def _retain(req: AuxRequest) -> AuxData:
+    """The owner's data without what was deleted. For an attribute model the images keep their full
+    condition (class and attribute values), and the forgotten value's images are never read."""
+    attribute = req.deleted_attribute or (None if req.deleted_class is not None else deleted_attribute(req.model.config))
+    deleted = None if attribute else _deleted(req, "retain")
     train = model_split(req.model).train
-    keep = train.y != deleted
-    return AuxData(torch.from_numpy(train.x[keep]), torch.from_numpy(train.y[keep]).long(),
+    keep = ~_attribute_mask(req.model, train, attribute) if attribute else train.y != deleted
+    labels = req.model.conditions.labels_of(train)
+    return AuxData(torch.from_numpy(train.x[keep]), torch.from_numpy(labels[keep]).long(),
                    f"the owner's retained training images ({int(keep.sum())})")
 
 
@@ -65,7 +87,7 @@ PUBLIC = "digits"  # scikit-learn's 8x8 digits: another dataset of the same clas
 # the model's that 20 attack steps at lr 1e-4 already took the original model's digit 3 from 100% to 4%.
 # So the box is scaled to 20/28 of the side and padded with background, as MNIST does.
 MNIST_BOX = 20 / 28
-AUX_VERSIONS = {"public": 2}  # bumped when a source's data changes, so cached attacks on the old data are not reused
+AUX_VERSIONS = {"public": 2, "public-without": 2}  # bumped when a source's data changes, so cached attacks on the old data are not reused
 
 
 def aux_version_key(source: str) -> dict[str, int]:
@@ -98,6 +120,16 @@ def _public(req: AuxRequest) -> AuxData:
                    f"as MNIST's ({len(ds.y)})")
 
 
+def _public_without(req: AuxRequest) -> AuxData:
+    """Public digits minus the deleted class: an auditor's control for what the public data teaches besides
+    the class itself (it needs the deletion record, as `retain` does)."""
+    deleted = _deleted(req, "public-without")
+    pub = _public(req)
+    keep = pub.y != deleted
+    return AuxData(pub.x[keep], pub.y[keep], pub.description.replace(f"({len(pub)})", f"without class {deleted} "
+                                                                     f"({int(keep.sum())})"))
+
+
 def _generated(req: AuxRequest) -> AuxData:
     """Samples of every condition the model still renders, judged by the attacker's classifier."""
     from privgen.diffusion.sampler import sample_labels
@@ -107,7 +139,9 @@ def _generated(req: AuxRequest) -> AuxData:
         raise UserError("--aux generated needs a classifier to judge which conditions the model still renders")
     model = req.model
     labels = torch.arange(model.num_classes).repeat_interleave(req.n_generated)
-    images = sample_labels(model, labels, 3.0, model.recipe.sample_steps, req.seed)
+    # DDIM with the recipe's steps, as when this source was made: cached attacks keyed on it stay valid.
+    images = sample_labels(model, labels, guidance_scale=3.0, sampler="ddim",
+                           num_inference_steps=model.recipe.sample_steps, seed=req.seed)
     pred = predict(req.classifier, images.numpy())
     lab = labels.numpy()
     kept = [c for c in range(model.num_classes) if (pred[lab == c] == c).mean() >= req.keep_threshold]
@@ -118,7 +152,25 @@ def _generated(req: AuxRequest) -> AuxData:
                    f"{req.n_generated} own samples for each of {len(kept)} recognised conditions")
 
 
+def _kshot_attribute(req: AuxRequest, assignment: str) -> AuxData:
+    """k images showing the deleted attribute value, each with its full condition."""
+    train = model_split(req.model).train
+    idx = np.flatnonzero(_attribute_mask(req.model, train, assignment))
+    if req.k <= 0:
+        raise UserError(f"--k must be a positive number of images, got {req.k}")
+    if len(idx) < req.k:
+        raise UserError(f"--aux kshot with --k {req.k}: the training split has only {len(idx)} images with "
+                        f"{assignment}; lower --k")
+    pick = np.random.default_rng(req.seed).choice(idx, req.k, replace=False)
+    labels = req.model.conditions.labels_of(train)
+    return AuxData(torch.from_numpy(train.x[pick]), torch.from_numpy(labels[pick]).long(),
+                   f"{req.k} labelled images with {assignment}")
+
+
 def _kshot(req: AuxRequest) -> AuxData:
+    attribute = req.deleted_attribute or (deleted_attribute(req.model.config) if req.kshot_class is None else None)
+    if attribute:
+        return _kshot_attribute(req, attribute)
     c = req.kshot_class if req.kshot_class is not None else deletion_record(req.model.config)
     if c is None:
         raise UserError("--aux kshot needs the class of its k images: pass --kshot-class")
@@ -131,12 +183,14 @@ def _kshot(req: AuxRequest) -> AuxData:
         raise UserError(f"--aux kshot with --k {req.k}: the training split has only {len(idx)} images of class {c}; "
                         f"lower --k")
     pick = np.random.default_rng(req.seed).choice(idx, req.k, replace=False)
-    return AuxData(torch.from_numpy(train.x[pick]), torch.full((req.k,), c, dtype=torch.long),
+    labels = (torch.from_numpy(req.model.conditions.labels_of(train)[pick]).long() if req.model.attributes
+              else torch.full((req.k,), c, dtype=torch.long))
+    return AuxData(torch.from_numpy(train.x[pick]), labels,
                    f"{req.k} labelled images of class {c}")
 
 
 AUX_SOURCES: dict[str, Callable[[AuxRequest], AuxData]] = {
-    "retain": _retain, "generated": _generated, "public": _public, "kshot": _kshot,
+    "retain": _retain, "generated": _generated, "public": _public, "public-without": _public_without, "kshot": _kshot,
 }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from privgen import checks
+from privgen.diffusion.solvers import DEFAULT_SAMPLER, get_solver, resolve_steps
 from privgen.diffusion.store import DiffusionModel
 from privgen.errors import UserError
 
@@ -22,6 +23,7 @@ class ProbeOptions:
     guidance_scale: float = 3.0
     num_inference_steps: int | None = None
     forget_class: str | None = None
+    sampler: str = DEFAULT_SAMPLER
 
     def check(self, steps: int) -> None:
         checks.positive_int("--probe-every", self.every)
@@ -30,21 +32,26 @@ class ProbeOptions:
                             "point inside the attack")
         checks.positive_int("--n-per-class", self.n_per_class)
         checks.finite_nonnegative("--guidance-scale", self.guidance_scale)
+        get_solver(self.sampler)
         if self.num_inference_steps is not None:
             checks.ddim_steps("--num-inference-steps", self.num_inference_steps)
 
     def resolve_class(self, model: DiffusionModel) -> int:
-        from privgen.attacks.aux import deletion_record
+        from privgen.attacks.aux import deleted_attribute, deletion_record
 
         c = self.forget_class if self.forget_class is not None else deletion_record(model.config)
+        if c is None and deleted_attribute(model.config):
+            raise UserError(f"--probe-every measures a forgotten class, but this model forgot "
+                            f"{deleted_attribute(model.config)}; its relearning curve is measured by privgen bench "
+                            "unlearning --forget-attribute (or pass --probe-class to probe a class)")
         if c is None:
             raise UserError("--probe-every measures the forgotten class, but this model has no deletion record "
                             "(it was not unlearned by privgen); pass --probe-class")
         return model.class_id(c)
 
     def steps_for(self, model: DiffusionModel) -> int:
-        return self.num_inference_steps or model.recipe.sample_steps
+        return resolve_steps(self.sampler, self.num_inference_steps, model.recipe.sample_steps)
 
     def as_config(self, model: DiffusionModel) -> dict[str, Any]:
         return {"every": self.every, "n_per_class": self.n_per_class, "guidance_scale": self.guidance_scale,
-                "num_inference_steps": self.steps_for(model)}
+                "sampler": self.sampler, "num_inference_steps": self.steps_for(model)}

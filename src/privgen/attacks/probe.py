@@ -2,7 +2,7 @@
 
 Shared by `privgen attack relearn --probe-every N` and the unlearning benchmark's relearning curves, so both
 draw the same samples (same seed, same start noise at every point) and report the same numbers. Probing
-samples with its own generator and deterministic DDIM: the attacked weights are the same with or without it.
+samples with its own generator and a deterministic solver: the attacked weights are the same with or without it.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from typing import Any
 
 from diffusers import UNet2DModel
 
+from privgen.diffusion.solvers import DEFAULT_SAMPLER
 from privgen.diffusion.store import DiffusionModel
 from privgen.eval import EvalCNN
 from privgen.eval.intervals import wilson
 from privgen.report import save_rate_curves
-from privgen.unlearn.evaluate import forget_accuracy
+from privgen.eval.forgetting import forget_accuracy
 
 
 @dataclass
@@ -32,6 +33,7 @@ class ForgetProbe:
     guidance_scale: float
     num_inference_steps: int
     seed: int = 0
+    sampler: str = DEFAULT_SAMPLER
     points: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0  # time spent probing, kept apart from the attack's own time
 
@@ -39,8 +41,8 @@ class ForgetProbe:
         t0 = time.perf_counter()
         was_training = unet.training
         acc = forget_accuracy(unet, self.model, self.classifier, forget_class=self.forget_class, n=self.n,
-                              guidance_scale=self.guidance_scale, num_inference_steps=self.num_inference_steps,
-                              seed=self.seed)
+                              guidance_scale=self.guidance_scale, sampler=self.sampler,
+                              num_inference_steps=self.num_inference_steps, seed=self.seed)
         unet.train(was_training)
         hits = round(acc * self.n)
         self.points.append({"step": step, "forget_acc": acc, "forget_acc_ci": wilson(hits, self.n), "n": self.n})

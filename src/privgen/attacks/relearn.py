@@ -74,7 +74,7 @@ def relearn(model: DiffusionModel, aux: AuxData, *, steps: int, lr: float = 1e-4
             on_checkpoint(s.step, s.unet)
             s.unet.train()
     return fit(state, aux.x.to(dev), aux.y.to(dev), rec, steps, model.null_class, on_checkpoint=hook, quiet=quiet,
-               on_step=on_step, desc="attack relearn")
+               on_step=on_step, desc="attack relearn", conditions=model.conditions)
 
 
 def relearn_run(model_dir: Path | str, aux_source: str, out: Path | str, *, steps: int, lr: float = 1e-4,
@@ -114,7 +114,7 @@ def relearn_run(model_dir: Path | str, aux_source: str, out: Path | str, *, step
         from privgen.attacks.probe import ForgetProbe
 
         forget_probe = ForgetProbe(model, clf, probe_class, probe.n_per_class, probe.guidance_scale,
-                                   probe.steps_for(model), seed)
+                                   probe.steps_for(model), seed, sampler=probe.sampler)
         forget_probe(0, model.unet)
     save_every = checkpoint_every or steps
     probe_every = probe.every if probe is not None else steps

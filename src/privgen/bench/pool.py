@@ -37,9 +37,9 @@ class Task:
 
 
 def _single_thread() -> None:
-    import torch
+    from privgen.threads import mark_shared_worker
 
-    torch.set_num_threads(1)
+    mark_shared_worker()
 
 
 _current_task = ""

@@ -15,6 +15,7 @@ from typing import Any
 from privgen.bench.pool import Task, run_graph
 from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, reserve_pretrain, task_attack, task_pretrain,
                                             task_unlearn)
+from privgen.diffusion.solvers import get_solver
 from privgen.errors import UserError
 from privgen.serial import to_dict
 from privgen.runs import RunDir, atomic_write_json
@@ -72,6 +73,7 @@ def validate(s: BenchSettings, workers: int) -> None:
     checks.positive_int("--n-per-class", s.n_per_class, minimum=10)  # a Fréchet distance needs 10 samples
     checks.positive_int("--curve-n-per-class", s.curve_n)
     checks.ddim_steps("--num-inference-steps", s.eval_steps)
+    get_solver(s.sampler)
     checks.finite_positive("--guidance-scale", s.guidance)
     checks.positive_int("--workers", workers)
 
@@ -88,15 +90,16 @@ def resolve_forget(s: BenchSettings) -> BenchSettings:
     return replace(s, forget=c)
 
 
-def plan(s: BenchSettings, specs: list[MethodSpec], classifier_dir: str, out: str) -> list[Task]:
-    pre = Task("pretrain", task_pretrain, (s,))
-    tasks = [pre]
+def plan(s: BenchSettings, specs: list[MethodSpec], classifier_dir: str, out: str, attack=task_attack) -> list[Task]:
+    """pretrain → each unlearning (the oracle needs no pretrained model) → attack and evaluate every model;
+    `attack` is the task that attacks one model (a class's, or an attribute's in bench.unlearning_attribute)."""
+    tasks = [Task("pretrain", task_pretrain, (s,))]
     for spec in specs:
         deps = () if spec.method == ORACLE else ("pretrain",)
         tasks.append(Task(f"unlearn {spec.label}", task_unlearn, (s, spec), deps))
     models = [(ORIGINAL, "pretrain")] + [(spec.label, f"unlearn {spec.label}") for spec in specs]
     for label, dep in models:
-        tasks.append(Task(f"attack {label}", task_attack, deps=(dep,),
+        tasks.append(Task(f"attack {label}", attack, deps=(dep,),
                           bind=lambda r, lab=label, d=dep: (s, lab, r[d]["dir"], classifier_dir, out)))
     return tasks
 
@@ -106,6 +109,14 @@ def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, o
     from privgen.bench.unlearning_report import build_results, write_report, write_results_csv
     from privgen.eval import cached_classifier
 
+    if s.forget_attribute:
+        from privgen.bench.unlearning_attribute import check_attribute, run_attribute_benchmark
+
+        if s.forget is not None:
+            raise UserError("give --forget (a class) or --forget-attribute (NAME=VALUE), not both")
+        check_attribute(s)
+        validate(s, workers)
+        return run_attribute_benchmark(s, parse_methods(methods), out, workers, overwrite, quiet)
     s = resolve_forget(s)
     validate(s, workers)
     specs = parse_methods(methods)

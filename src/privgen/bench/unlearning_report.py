@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from privgen.bench.unlearning_tasks import BenchSettings, MethodSpec, grid_classes, guidance_key, guidance_scales, slug
+from privgen.diffusion.solvers import describe
 from privgen.report import markdown_table, save_image_grid, write_markdown
 from privgen.runs import read_json
 from privgen.serial import to_dict
@@ -57,7 +58,7 @@ def build_results(s: BenchSettings, specs: list[MethodSpec], results: dict[str, 
         "config": to_dict(s), "num_classes": results[f"attack {ORIGINAL}"]["num_classes"], "methods": models,
         "sample_counts": {"n_per_class": s.n_per_class, "n_forget": first["n_forget"],
                           "n_retained": first["n_retained"], "n_real_retained": first["n_real_retained"],
-                          "curve_n": s.curve_n, "eval_steps": s.eval_steps},
+                          "curve_n": s.curve_n, "eval_steps": s.eval_steps, "sampler": s.sampler},
         "classifier": {"dir": classifier_dir, "test_accuracy": clf_metrics.get("test_accuracy")},
         "pretrain": {"dir": pre["dir"], "train_seconds": pretrain_seconds, "steps": pre.get("steps")},
         "unlearn_lr": s.unlearn_lr if s.unlearn_lr is not None else DEFAULT_LR,
@@ -181,7 +182,7 @@ def write_report(out: Path, s: BenchSettings, payload: dict[str, Any]) -> Path:
         f"{cfg['attack_lr']:g}, batch {cfg['attack_batch']}, the same for every model. Evaluation classifier test "
         f"accuracy {payload['classifier']['test_accuracy']:.3f}. {c['n_per_class']} samples per class "
         f"({c['n_forget']} under the forgotten class, {c['n_retained']} retained vs {c['n_real_retained']} real test "
-        f"images), {c['eval_steps']} DDIM steps. Wall time {payload['wall_seconds']:.0f} s.\n",
+        f"images), {describe(c.get('sampler', 'ddim'), c['eval_steps'])}. Wall time {payload['wall_seconds']:.0f} s.\n",
         "Forget accuracy = share of samples under the forgotten class that the classifier labels as it (lower is "
         "better). Recovery vs oracle = forget accuracy after the attack minus the retrain oracle's after the same "
         "attack: what the attack brings back beyond what it teaches a model that never saw the class.\n",

@@ -6,16 +6,14 @@ and returns early when a finished result is there, so a second benchmark with th
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from privgen.cache import cache_path
+from privgen.cache import cache_path, digest, entry_lock
 from privgen.checks import resolve_device
 from privgen.diffusion.model import get_recipe
 from privgen.runs import RunDir, atomic_write_json, read_json
@@ -57,9 +55,27 @@ class BenchSettings:
     eval_steps: int
     guidance: float
     device: str
+    sampler: str = "dpmpp"  # every evaluation's solver (privgen.diffusion.solvers); eval_steps are its steps
+    forget_attribute: str | None = None   # feature unlearning (NAME=VALUE); `forget` is then unused
 
 
 DEFAULT_SCALES = (1.0, 3.0)
+BENCH_DDIM_STEPS = 25  # DDIM steps of every evaluation when the benchmark samples with DDIM
+
+
+def bench_eval_steps(sampler: str, num_inference_steps: int | None) -> int:
+    """Evaluation steps: as given, else 25 for DDIM (the benchmark's measured choice), else the solver's default."""
+    from privgen.diffusion.solvers import get_solver
+
+    if num_inference_steps is not None:
+        return num_inference_steps
+    return BENCH_DDIM_STEPS if sampler == "ddim" else (get_solver(sampler).default_steps or BENCH_DDIM_STEPS)
+
+
+def sampler_key(s: "BenchSettings") -> dict[str, str]:
+    """What a cache key adds for the sampler: nothing for DDIM, so entries made before the choice existed (all
+    DDIM) stay valid; the name otherwise, so DDIM and DPM-Solver++ results never mix."""
+    return {} if s.sampler == "ddim" else {"sampler": s.sampler}
 
 
 def guidance_scales(s: BenchSettings) -> tuple[float, ...]:
@@ -69,10 +85,6 @@ def guidance_scales(s: BenchSettings) -> tuple[float, ...]:
 
 def guidance_key(scale: float) -> str:
     return f"g{scale:g}"
-
-
-def digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def slug(text: str) -> str:
@@ -96,11 +108,20 @@ def resolved_unlearning(s: BenchSettings, spec: MethodSpec) -> dict[str, Any]:
     return {"method": spec.method, "options": to_dict(impl.opt), "steps": steps, "lr": lr}
 
 
-def unlearned_dir(s: BenchSettings, spec: MethodSpec) -> Path:
-    key = {"base": str(pretrained_dir(s)), "recipe": get_recipe(s.recipe).to_dict(), "forget": s.forget,
+def forget_tag(s: BenchSettings) -> str:
+    """'3' for a class, 'colour-red' for an attribute value (cache folder names)."""
+    return slug(s.forget_attribute.replace("=", "-")) if s.forget_attribute else str(s.forget)
+
+
+def unlearned_dir(s: BenchSettings, spec: MethodSpec, base: Path | None = None) -> Path:
+    """The cache entry of a method's model; `base` is the pretrained model when it is not the benchmark's own
+    (the audit keys its retrain oracle the same way, so the two share oracles)."""
+    key = {"base": str(base or pretrained_dir(s)), "recipe": get_recipe(s.recipe).to_dict(), "forget": s.forget,
            "seed": s.seed, **resolved_unlearning(s, spec)}
+    if s.forget_attribute:
+        key["forget_attribute"] = s.forget_attribute  # only then: class entries keep their keys
     return cache_path("unlearned", f"{s.recipe}-{slug(s.data)}-seed{s.seed}",
-                      f"{slug(spec.label)}-forget{s.forget}-{digest(key)}")
+                      f"{slug(spec.label)}-forget{forget_tag(s)}-{digest(key)}")
 
 
 GRID_COLUMNS = 8
@@ -139,31 +160,41 @@ def task_unlearn(s: BenchSettings, spec: MethodSpec, quiet: bool = True) -> dict
     from privgen.unlearn import unlearn
 
     out = unlearned_dir(s, spec)
-    if not _finished(out):
-        budget = resolved_unlearning(s, spec)  # the same steps and lr the cache key was made from
-        unlearn(pretrained_dir(s), spec.method, s.forget, out, seed=s.seed, steps=budget["steps"],
-                lr=budget["lr"], options=spec.options_dict(), device=s.device, overwrite=True, quiet=quiet)
+    with entry_lock(out):  # the audit trains its oracle into this same entry
+        if not _finished(out):
+            budget = resolved_unlearning(s, spec)  # the same steps and lr the cache key was made from
+            unlearn(pretrained_dir(s), spec.method, None if s.forget_attribute else s.forget, out, seed=s.seed,
+                    steps=budget["steps"], lr=budget["lr"], options=spec.options_dict(), device=s.device,
+                    overwrite=True, quiet=quiet, forget_attribute=s.forget_attribute)
     return {"dir": str(out), **RunDir.open(out, "diffusion").metrics}
 
 
-def _model_key(model_dir: Path) -> str:
+def model_key(model_dir: Path) -> str:
+    """What identifies a model in a cache key: its place and its config."""
     return digest({"dir": str(Path(model_dir).resolve()), "config": read_json(Path(model_dir) / "config.json")})
+
+
+def evaluation_key(model_key: str, s: BenchSettings, clf_key: str) -> str:
+    """The evals/ cache key: model, class, sample count, sampler and steps, seed, classifier, scales."""
+    scales = guidance_scales(s)
+    return digest({"model": model_key, "forget": s.forget, "n": s.n_per_class, "steps": s.eval_steps,
+                   "seed": s.seed, "classifier": clf_key, "v": 1, **sampler_key(s),
+                   **({"scales": scales} if scales != DEFAULT_SCALES else {})})  # old entries stay valid
 
 
 def cached_evaluation(model, model_dir: Path, s: BenchSettings, clf, real, clf_key: str
                       ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """evaluate_forgetting at guidance 1, 3 (and the headline scale), cached as metrics.json + images.npz under the cache's evals/."""
-    from privgen.unlearn.evaluate import evaluate_forgetting
+    """evaluate_forgetting at guidance 1, 3 (and the headline scale), cached as metrics.json + images.npz under
+    the cache's evals/, keyed by everything that decides the samples (sampler and steps included)."""
+    from privgen.eval.forgetting import evaluate_forgetting
 
     scales = guidance_scales(s)
-    key = digest({"model": _model_key(model_dir), "forget": s.forget, "n": s.n_per_class, "steps": s.eval_steps,
-                  "seed": s.seed, "classifier": clf_key, "v": 1,
-                  **({"scales": scales} if scales != DEFAULT_SCALES else {})})  # old entries stay valid
-    path = cache_path("evals", key)
+    path = cache_path("evals", evaluation_key(model_key(model_dir), s, clf_key))
     if (path / "metrics.json").exists():
         with np.load(path / "images.npz", allow_pickle=False) as z:
-            return read_json(path / "metrics.json"), {k: z[k] for k in z.files}
-    metrics, images = evaluate_forgetting(model, clf, real, s.n_per_class, scales, s.eval_steps, s.seed)
+            return {"sampler": "ddim", **read_json(path / "metrics.json")}, {k: z[k] for k in z.files}
+    metrics, images = evaluate_forgetting(model, clf, real, n_per_class=s.n_per_class, guidance_scales=scales,
+                                          sampler=s.sampler, num_inference_steps=s.eval_steps, seed=s.seed)
     path.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path / "images.npz", **images)
     atomic_write_json(path / "metrics.json", metrics)  # written last: marks the entry complete
@@ -176,16 +207,12 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
 
     Writes `out_dir/grids/<label>.npz` (grid images before/after) and returns the numbers for results.json.
     """
-    import torch
-
-    from privgen.attacks import AuxRequest, build_aux, relearn
     from privgen.attacks.aux import aux_version_key
-    from privgen.attacks.relearn import aux_loss
+    from privgen.audit.unlearning.battery import Attack, Probe, run_attack
     from privgen.diffusion.model import apply_threads
-    from privgen.diffusion.store import load_model, model_split, save_unet
+    from privgen.diffusion.store import load_model, model_split
     from privgen.eval import load_classifier
-    from privgen.attacks.probe import ForgetProbe
-    from privgen.unlearn.evaluate import RealFeatures
+    from privgen.eval.forgetting import RealFeatures
 
     dev = resolve_device(s.device)
     clf, _ = load_classifier(classifier_dir, dev)
@@ -196,30 +223,17 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     before, img_before = cached_evaluation(model, Path(model_dir), s, clf, real, clf_key)
 
     every = max(s.attack_steps // s.curve_points, 1)
-    attack_key = {"model": _model_key(Path(model_dir)), "aux": s.aux, **aux_version_key(s.aux),
+    attack_key = {"model": model_key(Path(model_dir)), "aux": s.aux, **aux_version_key(s.aux),
                   "forget_for_retain": s.forget, "steps": s.attack_steps, "lr": s.attack_lr, "batch": s.attack_batch,
                   "seed": s.seed, "every": every, "curve_n": s.curve_n, "guidance": s.guidance,
-                  "eval_steps": s.eval_steps, "classifier": clf_key}
+                  "eval_steps": s.eval_steps, "classifier": clf_key, **sampler_key(s)}
     att_dir = cache_path("attacked", f"{slug(label)}-{digest(attack_key)}")
-    if not _finished(att_dir):
-        aux = build_aux(s.aux, AuxRequest(model, seed=s.seed, deleted_class=s.forget, classifier=clf))
-        run = RunDir.create(att_dir, "diffusion", {**model.config, "attack": {**attack_key, "label": label,
-                                                                               "n_aux": len(aux)}}, overwrite=True)
-        # The same probe as `privgen attack relearn --probe-every` (timed apart so attack_seconds is the attack).
-        probe = ForgetProbe(model, clf, s.forget, s.curve_n, s.guidance, s.eval_steps, s.seed)
-        probe(0, model.unet)
-        initial_probe = probe.seconds  # before the attack starts: never part of its time
-        loss0 = aux_loss(model.unet, aux, model.null_class)
-        start = time.perf_counter()
-        state = relearn(model, aux, steps=s.attack_steps, lr=s.attack_lr, batch_size=s.attack_batch, seed=s.seed,
-                        checkpoint_every=every, on_checkpoint=probe, quiet=quiet)
-        probe_seconds = probe.seconds - initial_probe
-        seconds = time.perf_counter() - start - probe_seconds
-        save_unet(state.unet, run)
-        run.write_metrics({"attack_seconds": round(seconds, 2), "probe_seconds": round(probe_seconds, 2),
-                           "relearn_curve": probe.curve(), "aux_loss_before": loss0,
-                           "aux_loss_after": aux_loss(state.unet, aux, model.null_class),
-                           "n_aux": len(aux), "aux_description": aux.description})
+    # The audit's battery runs the attack (one implementation for both); its points are every `every` steps.
+    points = tuple(range(every, s.attack_steps + 1, every))
+    points = points if points and points[-1] == s.attack_steps else (*points, s.attack_steps)
+    run_attack(att_dir, model, Attack(s.aux, s.attack_lr, points, s.attack_batch, s.seed),
+               Probe(s.curve_n, s.guidance, s.eval_steps, s.seed, sampler=s.sampler), s.forget, clf, {**attack_key, "label": label},
+               quiet=quiet)
     att = RunDir.open(att_dir, "diffusion").metrics
     attacked = load_model(att_dir, dev)
     after, img_after = cached_evaluation(attacked, att_dir, s, clf, real, clf_key)

@@ -7,14 +7,15 @@ from typing import Optional
 
 import typer
 
-from privgen.commands.options import Device, Overwrite, Quiet, Seed
+from privgen.commands.options import Device, Overwrite, Quiet, Sampler, Seed
 
 app = typer.Typer(help="Attacks on unlearned models (DiMRA relearning).", no_args_is_help=True)
 
 
 @app.command("relearn")
 def relearn(model: Path = typer.Option(..., "--model", help="Diffusion model directory to attack (e.g. an unlearned one)."),
-            aux: str = typer.Option(..., "--aux", help="Attacker data: retain, generated, public or kshot."),
+            aux: str = typer.Option(..., "--aux", help="Attacker data: retain, generated, public, "
+                                          "public-without (public minus the deleted class) or kshot."),
             steps: int = typer.Option(..., "--steps", help="Fine-tuning steps (the attack budget)."),
             out: Path = typer.Option(..., "--out", help="Output model directory (with checkpoints/step-N/)."),
             lr: float = typer.Option(1e-4, "--lr", help="Learning rate (constant)."),
@@ -33,7 +34,8 @@ def relearn(model: Path = typer.Option(..., "--model", help="Diffusion model dir
             n_per_class: int = typer.Option(50, "--n-per-class", help="Probe: samples of the class per point."),
             guidance_scale: float = typer.Option(3.0, "--guidance-scale", help="Probe: CFG scale of its samples."),
             num_inference_steps: Optional[int] = typer.Option(None, "--num-inference-steps",
-                                                              help="Probe: DDIM steps (default: the recipe's)."),
+                                                              help="Probe: sampler steps (default: the sampler's)."),
+            sampler: str = Sampler,
             classifier: Path = typer.Option(None, "--classifier",
                                             help="generated / probe: classifier run that judges the samples "
                                                  "(default: cached)."),
@@ -43,7 +45,7 @@ def relearn(model: Path = typer.Option(..., "--model", help="Diffusion model dir
     from privgen.attacks.options import ProbeOptions
 
     probe = None if probe_every is None else ProbeOptions(probe_every, n_per_class, guidance_scale,
-                                                          num_inference_steps, probe_class)
+                                                          num_inference_steps, probe_class, sampler)
     run = relearn_run(model, aux, out, steps=steps, lr=lr, batch_size=batch_size, seed=seed, k=k,
                       kshot_class=kshot_class, checkpoint_every=checkpoint_every, classifier=classifier, probe=probe,
                       device=device, overwrite=overwrite, quiet=quiet)

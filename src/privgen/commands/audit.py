@@ -1,4 +1,5 @@
-"""`privgen audit synthetic`: membership-inference audit of a VFL model's published synthetic data."""
+"""`privgen audit synthetic` (membership inference against published synthetic data) and `privgen audit
+unlearning` (the relearning battery against an unlearned model)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from privgen.commands.options import Overwrite, Quiet, Seed, SplitSeed
+from privgen.commands.options import Overwrite, Quiet, Sampler, Seed, SplitSeed
 from privgen.errors import UserError
 
 app = typer.Typer(help="Privacy audits: what published outputs leak about one record.", no_args_is_help=True)
@@ -102,3 +103,64 @@ def synthetic(
     print(f"{m['verdict']}\nbest attack {m['best_attack']}: accuracy "
           f"{m['attacks'][m['best_attack']]['accuracy_mean']:.3f}, AUC {m['attacks'][m['best_attack']]['auc_mean']:.3f}; "
           f"report: {run.file('report.md')}")
+
+
+def _floats(flag: str, text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise UserError(f"{flag} {text!r} is not a comma list of numbers (e.g. 1e-4,1e-3)") from None
+
+
+def _ints(flag: str, text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise UserError(f"{flag} {text!r} is not a comma list of whole numbers (e.g. 25,50,100)") from None
+
+
+@app.command("unlearning")
+def unlearning(
+    model: Path = typer.Option(..., "--model", help="The unlearned model directory to audit (its deletion record "
+                               "names the forgotten class)."),
+    out: Path = typer.Option(..., "--out", help="Audit directory (metrics.json, report.md, curves.png); an "
+                             "unfinished audit there resumes, every finished attack is reused from the cache."),
+    original: Path = typer.Option(None, "--original", help="The model before unlearning, attacked too as a reference."),
+    oracle: Path = typer.Option(None, "--oracle", help="A model retrained without the class (privgen unlearn run "
+                                "--method retrain); default: trained from the base model's recipe and cached."),
+    oracle_recipe: str = typer.Option(None, "--oracle-recipe", help="Recipe of the oracle to train (it must be the "
+                                      "base model's, so relearning speeds compare)."),
+    forget: str = typer.Option(None, "--forget", help="The class to measure, for a model without a deletion record."),
+    regimes: str = typer.Option("all", "--regimes", help="Comma list of retain, generated, public, public-without, "
+                                "kshot-K (all: those with K = 1, 10, 100)."),
+    lrs: str = typer.Option("1e-4,1e-3", "--lrs", help="Learning rates of the budget grid."),
+    steps: int = typer.Option(200, "--steps", help="Attack steps (the longest budget)."),
+    probe_steps: str = typer.Option("25,50,100", "--probe-steps", help="Steps inside the attack where the forget rate "
+                                    "(and the oracle's quality) is measured; step 0 and --steps always are."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Images per attack step."),
+    n_per_class: int = typer.Option(50, "--n-per-class", help="Samples of the forgotten class per curve point."),
+    quality_n_per_class: int = typer.Option(10, "--quality-n-per-class", help="Samples per class for the oracle's "
+                                            "retained FD at each point (the quality rule)."),
+    quality_factor: float = typer.Option(1.5, "--quality-factor", help="A budget counts while the oracle's retained "
+                                         "FD stays within this factor of its own before the attack."),
+    rate: float = typer.Option(0.5, "--rate", help="Forget rate r at which relearning speed is compared."),
+    guidance_scale: float = typer.Option(3.0, "--guidance-scale", help="Guidance of the forget-rate samples."),
+    sampler: str = Sampler,
+    num_inference_steps: int = typer.Option(None, "--num-inference-steps", help="Sampler steps of every sample "
+                                            "(default: the sampler's; 15 for dpmpp, 25 for ddim)."),
+    workers: int = typer.Option(2, "--workers", help="Processes running attacks side by side."),
+    seed: int = Seed, device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, or cuda[:N]."),
+    overwrite: bool = Overwrite, quiet: bool = Quiet,
+) -> None:
+    """Run the relearning battery on an unlearned model and score it against the retrain oracle."""
+    from privgen.audit.unlearning.run import AuditSettings, run_audit
+
+    settings = AuditSettings(regimes=tuple(r.strip() for r in regimes.split(",") if r.strip()),
+                             lrs=_floats("--lrs", lrs), steps=steps, probe_steps=_ints("--probe-steps", probe_steps),
+                             batch_size=batch_size, n_per_class=n_per_class, guidance_scale=guidance_scale,
+                             sampler=sampler, num_inference_steps=num_inference_steps,
+                             quality_n_per_class=quality_n_per_class,
+                             quality_factor=quality_factor, rate=rate, seed=seed, device=device)
+    run = run_audit(model, out, settings, forget=forget, oracle=oracle, oracle_recipe=oracle_recipe,
+                    original=original, workers=workers, overwrite=overwrite, quiet=quiet)
+    print(f"{run.metrics['verdict']}\nreport: {run.file('report.md')}")

@@ -22,10 +22,45 @@ def vfl(out: Path = typer.Option(..., "--out", help="Benchmark directory (report
         dp_scenarios: str = typer.Option("adult,mnist_halves", "--dp-scenarios", help="adult (3 parties), mnist_halves."),
         workers: int = typer.Option(1, "--workers", help="--dp: grid rows trained side by side in this many processes "
                                     "(one torch thread each; same numbers as one process)."),
+        transport: str = typer.Option("inprocess", "--transport", help="ray: instead, time vflgan with every party a Ray "
+                                      "actor against in-process (adult, mnist_halves), and PSI alignment (--psi-sizes)."),
+        psi_sizes: str = typer.Option("10000,100000", "--psi-sizes", help="IDs per party of the PSI timings (with --transport ray; "
+                                      "empty: none)."),
+        psi_parties: str = typer.Option("2,3", "--psi-parties", help="Party counts of the PSI timings."),
+        ray_scenarios: str = typer.Option("adult,mnist_halves", "--ray-scenarios", help="Step-time scenarios with --transport "
+                                          "ray (empty: PSI only)."),
         seed: int = Seed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
     """Train and evaluate every VFL model on each scenario; write report.md with the comparison table."""
     from privgen.errors import UserError
 
+    if transport == "ray":
+        from privgen.bench.vfl_ray import run_ray_bench
+        from privgen.checks import optional_positive_int
+
+        optional_positive_int("--iterations", iterations)
+
+        def ints(opt: str, v: str) -> list[int]:
+            try:
+                out = [int(x) for x in v.split(",") if x.strip()]
+            except ValueError:
+                raise UserError(f"{opt} must be comma-separated integers, got {v!r}") from None
+            if any(x < 2 for x in out):
+                raise UserError(f"{opt} values must be at least 2, got {v!r}")
+            return out
+
+        names = [s.strip() for s in ray_scenarios.split(",") if s.strip()]
+        unknown = sorted(set(names) - {"adult", "mnist_halves"})
+        if unknown:
+            raise UserError(f"--ray-scenarios {', '.join(unknown)}: choose from adult, mnist_halves")
+        if size not in ("tiny", "small", "reference"):
+            raise UserError(f"--size {size!r} is unknown; choose tiny, small or reference")
+        report = run_ray_bench(out, seed, iterations or (3 if quick else 30), size, ints("--psi-sizes", psi_sizes),
+                               ints("--psi-parties", psi_parties), names, overwrite, quiet)
+        print(report.read_text())
+        print(f"report: {report}")
+        return
+    if transport != "inprocess":
+        raise UserError(f"--transport {transport!r} is unknown; choose inprocess or ray")
     if dp:
         from privgen.bench.vfl_dp import run_dp_bench
 

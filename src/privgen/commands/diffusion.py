@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from privgen.commands.options import Alias, Data, Device, Overwrite, Quiet, Seed, SplitSeed, renamed
+from privgen.commands.options import Alias, Data, Device, Overwrite, Quiet, Sampler, Seed, SplitSeed, renamed
 from privgen.errors import UserError
 
 app = typer.Typer(help="Class-conditional diffusion models (train, sample).", no_args_is_help=True)
@@ -55,8 +55,9 @@ def sample(model: Path = typer.Option(..., "--model", help="A trained diffusion 
                                                      help="Images per class, one row per class (default 16)."),
            guidance_scale: float = typer.Option(3.0, "--guidance-scale", help="CFG scale s >= 0 (1 = conditional only)."),
            num_inference_steps: Optional[int] = typer.Option(None, "--num-inference-steps",
-                                                             help="DDIM sampling steps (default 50)."),
-           seed: int = Seed,
+                                                             help="Sampler steps (default: 15 for dpmpp, the "
+                                                                  "recipe's 50 for ddim)."),
+           sampler: str = Sampler, seed: int = Seed,
            out: Path = typer.Option(..., "--out", help="Output: a .png grid, or an .npz with x (N, C, H, W in [-1, 1]) "
                                                        "and y (class ids) plus a .png grid beside it."),
            device: str = Device, quiet: bool = Quiet,
@@ -65,14 +66,15 @@ def sample(model: Path = typer.Option(..., "--model", help="A trained diffusion 
     """Sample with classifier-free guidance: one row per class."""
     from privgen.diffusion.model import apply_threads
     from privgen.diffusion.sampler import check_sampling_args, sample as sample_fn
+    from privgen.diffusion.solvers import describe, resolve_steps
     from privgen.diffusion.store import load_model
     from privgen.report import save_image_grid
     from privgen.checks import resolve_device
 
     n = renamed("--n-per-class", n_per_class, "--n", n_old, 16)
-    steps = renamed("--num-inference-steps", num_inference_steps, "--steps", steps_old, 50)
+    steps = renamed("--num-inference-steps", num_inference_steps, "--steps", steps_old, None)
     names = parse_classes(classes)
-    check_sampling_args(guidance_scale, steps, n)
+    check_sampling_args(guidance_scale, steps, n, sampler)
     if out.suffix.lower() not in SAMPLE_SUFFIXES:
         raise UserError(f"--out {out} must be a .png grid or an .npz of arrays")
     if out.is_dir():
@@ -81,9 +83,11 @@ def sample(model: Path = typer.Option(..., "--model", help="A trained diffusion 
     m = load_model(model, dev)
     apply_threads(m.recipe, dev)
     ids = [m.class_id(c) for c in names]
-    images = sample_fn(m, ids, n, guidance_scale, steps, seed, quiet=quiet)
+    steps = resolve_steps(sampler, steps, m.recipe.sample_steps)
+    images = sample_fn(m, ids, n, guidance_scale=guidance_scale, sampler=sampler, num_inference_steps=steps, seed=seed,
+                       quiet=quiet)
     rows = [images[c].numpy() for c in ids]
-    title = f"guidance {guidance_scale}, {steps} DDIM steps"
+    title = f"guidance {guidance_scale}, {describe(sampler, steps)}"
     if out.suffix.lower() == ".npz":
         png = write_arrays(rows, ids, out, [m.class_names[c] for c in ids], title)
         print(f"wrote {out} ({len(ids)} classes x {n} images) and {png}")

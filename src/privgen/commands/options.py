@@ -27,6 +27,9 @@ ImageSize = typer.Option(16, "--image-size", help="Square size the images are re
 Data = typer.Option("mnist5k", "--data", help="Embedded dataset name (privgen data list) or a path: .npz (x, y), "
                                                "MNIST IDX files, or a folder with one sub-folder per class.")
 
+Sampler = typer.Option("dpmpp", "--sampler", help="Sampler: dpmpp (DPM-Solver++, the default, 15 steps) or ddim "
+                                                   "(the recipe's steps); both clip the predicted x0.")
+
 # The release after which the hidden aliases go.
 ALIASES_UNTIL = "0.2"
 

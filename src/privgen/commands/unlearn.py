@@ -26,12 +26,14 @@ HELP = {
     "model": "Diffusion model directory to unlearn from.",
     "method": "Method name (privgen unlearn list).",
     "forget": "Class to forget (id or name).",
+    "forget_attribute": "Attribute value to forget instead of a class, NAME=VALUE (e.g. colour=red).",
     "out": "Output model directory.",
     "steps": "Fine-tuning steps (default 100; retrain: the pretraining steps).",
     "lr": "Learning rate (default 2e-4).",
     "batch_size": "Batch size (default 64).",
     "alt": "dimum: alternative data: other-class, generated or noise.",
-    "alt_class": "dimum: class of the alternative data: an id, next ((forgotten+1) mod C, the default) or random.",
+    "alt_class": "dimum: class of the alternative data: an id, next ((forgotten+1) mod C, the default) or random "
+                 "(with --forget-attribute: the alternative value of that attribute, same words).",
     "option": "Any other method option as KEY=VALUE (repeatable).",
 }
 
@@ -42,12 +44,17 @@ def _opt(name: str, flag: str, hidden: bool, default: object = None) -> typer.mo
 
 def _run(model: Optional[Path], method: Optional[str], forget: Optional[str], out: Optional[Path],
          steps: Optional[int], lr: Optional[float], batch_size: Optional[int], alt: Optional[str],
-         alt_class: Optional[str], option: list[str], seed: int, device: str, overwrite: bool, quiet: bool) -> None:
-    missing = [f for f, v in (("--model", model), ("--method", method), ("--forget", forget), ("--out", out)) if v is None]
+         alt_class: Optional[str], option: list[str], seed: int, device: str, overwrite: bool, quiet: bool,
+         forget_attribute: Optional[str] = None) -> None:
+    if forget is not None and forget_attribute is not None:
+        raise UserError("give --forget (a class) or --forget-attribute (NAME=VALUE), not both")
+    what = forget if forget is not None else forget_attribute
+    missing = [f for f, v in (("--model", model), ("--method", method), ("--forget", what), ("--out", out)) if v is None]
     if missing:
         raise UserError(f"missing {', '.join(missing)}; e.g. {EXAMPLE}")
     from privgen.unlearn import unlearn as run_unlearn
     from privgen.unlearn.registry import coerce_options
+    from privgen.unlearn.report import forgotten_words
 
     checks.resolve_device(device)
     if lr is not None:
@@ -60,9 +67,9 @@ def _run(model: Optional[Path], method: Optional[str], forget: Optional[str], ou
         pairs.append((key, raw))
     opts: dict[str, object] = {"alt": alt, "alt_class": alt_class, **coerce_options(method, pairs)}
     run = run_unlearn(model, method, forget, out, seed=seed, steps=steps, lr=lr, batch_size=batch_size,
-                      options=opts, device=device, overwrite=overwrite, quiet=quiet)
+                      options=opts, device=device, overwrite=overwrite, quiet=quiet, forget_attribute=forget_attribute)
     m = run.metrics
-    print(f"{m['method']}: forgot class {m['forget_class']} in {m['steps']} steps ({m['unlearn_seconds']:.0f} s); "
+    print(f"{m['method']}: forgot {forgotten_words(m)} in {m['steps']} steps ({m['unlearn_seconds']:.0f} s); "
           f"wrote {run.path} (report: {run.path / 'report.md'})")
 
 
@@ -70,6 +77,7 @@ def _run(model: Optional[Path], method: Optional[str], forget: Optional[str], ou
 def legacy(ctx: typer.Context,
            model: Optional[Path] = _opt("model", "--model", True), method: Optional[str] = _opt("method", "--method", True),
            forget: Optional[str] = _opt("forget", "--forget", True), out: Optional[Path] = _opt("out", "--out", True),
+           forget_attribute: Optional[str] = _opt("forget_attribute", "--forget-attribute", True),
            steps: Optional[int] = _opt("steps", "--steps", True), lr: Optional[float] = _opt("lr", "--lr", True),
            batch_size: Optional[int] = _opt("batch_size", "--batch-size", True),
            alt: Optional[str] = _opt("alt", "--alt", True), alt_class: Optional[str] = _opt("alt_class", "--alt-class", True),
@@ -81,22 +89,25 @@ def legacy(ctx: typer.Context,
     if ctx.invoked_subcommand is not None:
         return
     warn_deprecated("privgen unlearn --model ...", "privgen unlearn run --model ...")
-    _run(model, method, forget, out, steps, lr, batch_size, alt, alt_class, option, seed, device, overwrite, quiet)
+    _run(model, method, forget, out, steps, lr, batch_size, alt, alt_class, option, seed, device, overwrite, quiet,
+         forget_attribute)
 
 
 @app.command("run")
 def run(model: Optional[Path] = _opt("model", "--model", False), method: Optional[str] = _opt("method", "--method", False),
         forget: Optional[str] = _opt("forget", "--forget", False), out: Optional[Path] = _opt("out", "--out", False),
+        forget_attribute: Optional[str] = _opt("forget_attribute", "--forget-attribute", False),
         steps: Optional[int] = _opt("steps", "--steps", False), lr: Optional[float] = _opt("lr", "--lr", False),
         batch_size: Optional[int] = _opt("batch_size", "--batch-size", False),
         alt: Optional[str] = _opt("alt", "--alt", False), alt_class: Optional[str] = _opt("alt_class", "--alt-class", False),
         option: list[str] = _opt("option", "--option", False, []),
         seed: int = Seed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
-    """Unlearn one class: --model DIR --method dimum --forget 3 --out DIR2.
+    """Unlearn one class (--forget 3) or attribute value (--forget-attribute colour=red): --model DIR --method dimum --out DIR2.
 
     The output is a model directory like any other, with log.jsonl, loss.png, a before/after grid and report.md.
     """
-    _run(model, method, forget, out, steps, lr, batch_size, alt, alt_class, option, seed, device, overwrite, quiet)
+    _run(model, method, forget, out, steps, lr, batch_size, alt, alt_class, option, seed, device, overwrite, quiet,
+         forget_attribute)
 
 
 @app.command("list")

@@ -40,6 +40,15 @@ def train(
     conversion: str = typer.Option("improved", "--conversion", help="RDP -> (ε, δ): improved (default) or classic (the paper's)."),
     clip: float = typer.Option(1.0, "--clip", help="Per-example clip norm C of --dp sound (paper mode: C = 1.5/B)."),
     schema: Path = typer.Option(None, "--schema", help="Public schema JSON (bounds, categories) for --dp sound on a table."),
+    transport: str = typer.Option("inprocess", "--transport", help="inprocess (default: all parties in this process) or "
+                                  "ray (each party a Ray actor holding only its own data; pip install 'privgen[ray]')."),
+    address: str = typer.Option(None, "--address", help="Ray cluster to join (auto or HOST:PORT); default: a local one."),
+    party_resource: list[str] = typer.Option(None, "--party-resource", help="Ray custom resource pinning party k to its "
+                                             "node (repeat once per party, in party order)."),
+    align: str = typer.Option(None, "--align", help="How party files' rows are matched under --transport ray: psi "
+                              "(private set intersection, the default there; in-process runs use a plain join)."),
+    rng: str = typer.Option("global", "--rng", help="global (default; earlier releases') or party (each party's own "
+                            "RNG stream: the in-process run then equals a --transport ray run)."),
     seed: int = Seed, split_seed: int = SplitSeed, device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet,
 ) -> None:
     """Train one model; the run directory holds config, layout (encoders as JSON) and safetensors weights."""
@@ -74,7 +83,8 @@ def train(
                         GanConfig(batch_size=batch_size, lr=lr, lambda_gp=lambda_gp), device, overwrite, quiet,
                         dp=dp, epsilon=epsilon, delta=delta, sigma=sigma, conversion=conversion, clip=clip,
                         schema=str(schema) if schema is not None else None,
-                        probe_every=probe_every)
+                        probe_every=probe_every, rng=rng, transport=transport, address=address,
+                        party_resources=list(party_resource or []), align=align)
     m = run.metrics
     ms = "-" if m.get("iteration_time_s") is None else f"{m['iteration_time_s'] * 1000:.1f}"
     print(f"{model}: {m['iterations']} iterations on {m['n_train']} rows, {m['parties']} parties, "
@@ -124,6 +134,10 @@ def generate(
     n: int = typer.Option(1000, "--n", help="Number of synthetic rows / images."),
     out: Path = typer.Option(..., "--out", help="synth.csv / .parquet for tables, samples.npz (+ .png grid) for images."),
     where: list[str] = typer.Option(None, "--where", help="Keep only rows with COLUMN=CATEGORY (repeatable)."),
+    transport: str = typer.Option("inprocess", "--transport", help="ray: each party runs its own generator where it lives "
+                                  "(a model trained with --transport ray)."),
+    address: str = typer.Option(None, "--address", help="Ray cluster to join (auto or HOST:PORT)."),
+    party_resource: list[str] = typer.Option(None, "--party-resource", help="Ray custom resource of party k's node (repeat)."),
     seed: int = Seed, device: str = Device,
 ) -> None:
     """Publish synthetic data: all parties run their generators on the same latents; columns are joined."""
@@ -135,6 +149,11 @@ def generate(
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
     conditions = parse_where(where)
+    if transport == "ray":
+        _generate_ray(model, n, out, conditions, seed, address, list(party_resource or []))
+        return
+    if transport != "inprocess":
+        raise UserError(f"--transport {transport!r} is unknown; choose inprocess or ray")
     dev = resolve_device(device)
     vfl_model, layout, _ = load_model(model, dev)
     check_out(layout, out)
@@ -148,3 +167,25 @@ def generate(
             raise UserError("--where applies to tables; this is an image model")
         png = write_images(layout.join(vfl_model.sample(n, seed)), out)
         print(f"wrote {out} and {png}")
+
+
+def _generate_ray(model: Path, n: int, out: Path, conditions: list, seed: int, address: str | None,
+                  resources: list[str]) -> None:
+    from privgen.vfl.publish import write_images, write_table
+    from privgen.vfl.ray_run import generate_ray
+
+    if conditions:
+        raise UserError("--where is not available with --transport ray; filter the published table afterwards")
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".npz") or out.is_dir():
+        raise UserError(f"--out {out}: write .csv/.parquet (tables) or .npz (images)")
+    x = generate_ray(model, n, seed, address, resources)
+    if hasattr(x, "columns"):
+        if suffix == ".npz":
+            raise UserError(f"--out {out}: a table model writes .csv or .parquet")
+        write_table(x, out)
+        print(f"wrote {out} ({len(x)} rows, {x.shape[1]} columns; each party's columns from its own generator)")
+    else:
+        if suffix != ".npz":
+            raise UserError(f"--out {out}: an image model writes an .npz (plus a grid .png)")
+        print(f"wrote {out} and {write_images(x, out)}")

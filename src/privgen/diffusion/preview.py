@@ -1,6 +1,6 @@
 """Sample grids of a model in training or after unlearning: how a run shows what it learned.
 
-Sampling uses its own seeded generator and deterministic DDIM, so drawing a grid mid-training consumes no
+Sampling uses its own seeded generator and a deterministic solver (privgen's default), so drawing a grid mid-training consumes no
 random numbers of the training run and leaves its weights exactly as they would have been.
 """
 
@@ -14,6 +14,7 @@ import torch
 from diffusers import UNet2DModel
 
 from privgen.diffusion.sampler import sample_labels
+from privgen.diffusion.solvers import DEFAULT_SAMPLER, describe, resolve_steps
 from privgen.diffusion.store import DiffusionModel
 from privgen.report import save_image_grid
 
@@ -32,13 +33,19 @@ def sample_rows(model: DiffusionModel, classes: Sequence[int], seed: int, n: int
     """n images per class, one NumPy (n, C, H, W) array per class; same seed ⇒ same start noise."""
     was_training = model.unet.training
     labels = torch.tensor(list(classes), dtype=torch.long).repeat_interleave(n)
-    images = sample_labels(model, labels, guidance_scale, steps or model.recipe.sample_steps, seed).numpy()
+    images = sample_labels(model, labels, guidance_scale=guidance_scale, num_inference_steps=steps, seed=seed).numpy()
     model.unet.train(was_training)  # sampling switched it to eval mode
     return [images[i * n:(i + 1) * n] for i in range(len(classes))]
 
 
+def preview_setting(model: DiffusionModel) -> str:
+    """`guidance 3, 15 DPM-Solver++ steps`: what a preview grid was drawn with, for its title."""
+    steps = resolve_steps(DEFAULT_SAMPLER, None, model.recipe.sample_steps)
+    return f"guidance {PREVIEW_GUIDANCE:g}, {describe(DEFAULT_SAMPLER, steps)}"
+
+
 def save_preview(model: DiffusionModel, path: Path | str, seed: int, title: str) -> Path:
-    """One row per class (the first ten classes) at guidance 3 with the recipe's DDIM steps."""
+    """One row per class (the first ten classes) at guidance 3 with the default sampler."""
     classes = list(range(min(model.num_classes, MAX_ROWS)))
     rows = sample_rows(model, classes, seed)
     return save_image_grid(rows, path, [model.class_names[c] for c in classes], title=title)

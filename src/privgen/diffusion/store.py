@@ -20,7 +20,9 @@ from typing import Any
 import torch
 from diffusers import UNet2DModel
 
+from privgen.diffusion.condition import ConditionSpace, attributes_from_config
 from privgen.diffusion.model import Recipe, build_unet
+from privgen.data.images import Attribute
 from privgen.diffusion.schedule import sampling_scheduler
 from privgen.data.splits import resolve_class
 from privgen import checks
@@ -44,10 +46,16 @@ class DiffusionModel:
     class_names: tuple[str, ...]
     in_channels: int
     config: dict[str, Any]
+    attributes: tuple[Attribute, ...] = ()
+
+    @property
+    def conditions(self) -> ConditionSpace:
+        return ConditionSpace(self.num_classes, self.attributes)
 
     @property
     def null_class(self) -> int:
-        return self.num_classes
+        """The unconditional row: the null class of a class-only model, every component null otherwise."""
+        return self.conditions.null
 
     @property
     def image_size(self) -> int:
@@ -73,16 +81,23 @@ def model_split(model: DiffusionModel):
     return train_test_split(ds, float(cfg.get("test_fraction", 0.2)), int(cfg.get("split_seed", 0)))
 
 
-def model_config(recipe: Recipe, num_classes: int, class_names: tuple[str, ...], in_channels: int) -> dict[str, Any]:
-    return {"recipe": recipe.to_dict(), "num_classes": num_classes, "class_names": list(class_names),
-            "in_channels": in_channels, "null_class": num_classes}
+def model_config(recipe: Recipe, num_classes: int, class_names: tuple[str, ...], in_channels: int,
+                 attributes: tuple[Attribute, ...] = ()) -> dict[str, Any]:
+    """A class-only model's config has no `attributes` key (configs written before attributes stay valid)."""
+    space = ConditionSpace(num_classes, attributes)
+    cfg = {"recipe": recipe.to_dict(), "num_classes": num_classes, "class_names": list(class_names),
+           "in_channels": in_channels, "null_class": space.null}
+    if attributes:
+        cfg["attributes"] = space.to_config()
+    return cfg
 
 
 def new_model(recipe: Recipe, num_classes: int, class_names: tuple[str, ...], in_channels: int,
-              extra: dict[str, Any] | None = None) -> DiffusionModel:
-    unet = build_unet(recipe, in_channels, num_classes)
-    cfg = {**model_config(recipe, num_classes, class_names, in_channels), **(extra or {})}
-    return DiffusionModel(unet, recipe, num_classes, tuple(class_names), in_channels, cfg)
+              extra: dict[str, Any] | None = None, attributes: tuple[Attribute, ...] = ()) -> DiffusionModel:
+    space = ConditionSpace(num_classes, attributes)
+    unet = build_unet(recipe, in_channels, num_classes, space.num_embeds)
+    cfg = {**model_config(recipe, num_classes, class_names, in_channels, attributes), **(extra or {})}
+    return DiffusionModel(unet, recipe, num_classes, tuple(class_names), in_channels, cfg, tuple(attributes))
 
 
 def model_from_config(cfg: dict[str, Any], where: Path) -> DiffusionModel:
@@ -95,7 +110,8 @@ def model_from_config(cfg: dict[str, Any], where: Path) -> DiffusionModel:
         if not recipe.channels or not all(isinstance(c, int) and 0 < c <= 4096 for c in recipe.channels):
             raise ValueError(f"recipe channels {list(recipe.channels)} are not positive integers")
         checks.image_size(recipe.image_size, 2 ** (len(recipe.channels) - 1), name="recipe image_size")
-        return new_model(recipe, int(cfg["num_classes"]), tuple(cfg["class_names"]), int(cfg["in_channels"]), cfg)
+        return new_model(recipe, int(cfg["num_classes"]), tuple(cfg["class_names"]), int(cfg["in_channels"]), cfg,
+                         attributes_from_config(cfg.get("attributes")))
     except (KeyError, TypeError, ValueError, UserError) as e:
         raise UserError(f"{where}/config.json does not describe a diffusion model ({e}); train it again") from None
 

@@ -20,7 +20,7 @@ from privgen.diffusion.ema import ema_decay, ema_update
 from privgen.diffusion.loss import denoising_loss
 from privgen.diffusion.model import Recipe, apply_threads, get_recipe
 from privgen.diffusion.schedule import learning_rate, training_scheduler
-from privgen.diffusion.preview import save_preview, with_weights
+from privgen.diffusion.preview import preview_setting, save_preview, with_weights
 from privgen.diffusion.store import CHECKPOINT, KIND, DiffusionModel, new_model, save_unet
 from privgen import checks
 from privgen.errors import UserError
@@ -59,14 +59,15 @@ def init_state(unet: UNet2DModel, recipe: Recipe, seed: int) -> TrainState:
 def fit(state: TrainState, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, total_steps: int, null_class: int,
         loss_fn: LossFn | None = None, on_checkpoint: Callable[[TrainState], None] | None = None,
         quiet: bool = False, on_step: Callable[[int, dict[str, float]], None] | None = None,
-        desc: str = "diffusion train") -> TrainState:
+        desc: str = "diffusion train", conditions=None) -> TrainState:
     """Train from state.step up to total_steps; batches are drawn with replacement from (x, y).
 
-    `on_step(step, {"loss", "lr"})` sees every step's numbers (for log.jsonl); it must not train or draw."""
+    `on_step(step, {"loss", "lr"})` sees every step's numbers (for log.jsonl); it must not train or draw.
+    `conditions` (a `ConditionSpace`) makes condition dropout act per attribute; y are then joint rows."""
     sched = training_scheduler()
     if loss_fn is None:
         def loss_fn(unet, xb, yb, s, g):  # noqa: E306
-            return denoising_loss(unet, xb, yb, s, g, recipe.p_uncond, null_class)
+            return denoising_loss(unet, xb, yb, s, g, recipe.p_uncond, null_class, conditions=conditions)
     bar = progress(total=total_steps, desc=desc, quiet=quiet)
     bar.update(state.step)
     while state.step < total_steps:
@@ -148,7 +149,7 @@ def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion",
     ds = load_images(data, rec.image_size)
     split = train_test_split(ds, test_fraction, split_seed)
     seed_everything(seed)  # the initial weights depend on the seed too
-    model = new_model(rec, ds.num_classes, tuple(ds.class_names), ds.shape[0])
+    model = new_model(rec, ds.num_classes, tuple(ds.class_names), ds.shape[0], attributes=ds.attributes)
     config = {"data": str(data), "image_size": rec.image_size, "seed": seed, "split_seed": split_seed,
               "test_fraction": test_fraction, "device": str(dev), "steps": total, **model.config}
     if not overwrite and (Path(out) / CHECKPOINT).is_file():
@@ -174,7 +175,8 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
             raise UserError(f"--out {run.path} holds a checkpoint of {state.step} steps already (the run stopped "
                             f"before saving its model): ask for more --steps to continue it, or pass --overwrite")
         run.log(event="resumed", step=state.step)
-    x, y = split.train.tensors()
+    x = torch.from_numpy(split.train.x)
+    y = torch.from_numpy(model.conditions.labels_of(split.train))
     x, y = x.to(dev), y.to(dev)
     start_step, t0 = state.step, time.perf_counter()
     losses = LossLog(run, log_interval(total))
@@ -187,10 +189,10 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
                 seconds=round(time.perf_counter() - t0, 2))
         t1 = time.perf_counter()
         save_preview(with_weights(model, s.ema), run.file(SAMPLES) / f"step-{s.step:06d}.png", seed,
-                     f"step {s.step}: EMA weights, guidance 3, {rec.sample_steps} DDIM steps")
+                     f"step {s.step}: EMA weights, {preview_setting(model)}")
         preview_seconds[0] += time.perf_counter() - t1
 
-    fit(state, x, y, rec, total, model.null_class, on_checkpoint=checkpoint, quiet=quiet,
+    fit(state, x, y, rec, total, model.null_class, on_checkpoint=checkpoint, quiet=quiet, conditions=model.conditions,
         on_step=lambda step, parts: losses.add(step, {"loss": parts["loss"]}, lr=parts["lr"]))
     losses.flush(state.step)
     seconds = time.perf_counter() - t0 - preview_seconds[0]

@@ -20,9 +20,8 @@ from privgen.unlearn.registry import register
 
 
 def uniform_noise_loss(unet: UNet2DModel, ctx: UnlearnContext, x0: torch.Tensor, t: torch.Tensor,
-                       noise: torch.Tensor) -> torch.Tensor:
+                       noise: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """f: the denoising loss of D_f under c_f with uniform noise in place of Gaussian noise."""
-    y = torch.full((len(x0),), ctx.forget_class, dtype=torch.long, device=x0.device)
     xt = ctx.scheduler.add_noise(x0, noise, t)
     return F.mse_loss(unet(xt, t, class_labels=y).sample, noise)
 
@@ -39,7 +38,7 @@ class EraseDiff(Method):
         inner_lr: float = 1e-4
 
     def step(self, ctx: UnlearnContext) -> dict[str, float]:
-        xf, _ = ctx.forget_batch()
+        xf, yf = ctx.forget_batch()
         n = len(xf)
         t = torch.randint(0, ctx.scheduler.config.num_train_timesteps, (n,), generator=ctx.generator).to(xf.device)
         noise = torch.rand(xf.shape, generator=ctx.generator).to(xf.device)
@@ -47,13 +46,13 @@ class EraseDiff(Method):
         inner_opt = torch.optim.SGD(inner.parameters(), lr=self.opt.inner_lr)
         for _ in range(self.opt.inner_steps):
             inner_opt.zero_grad(set_to_none=True)
-            uniform_noise_loss(inner, ctx, xf, t, noise).backward()
+            uniform_noise_loss(inner, ctx, xf, t, noise, yf).backward()
             inner_opt.step()
         inner_opt.zero_grad(set_to_none=True)
-        f_k = uniform_noise_loss(inner, ctx, xf, t, noise)
+        f_k = uniform_noise_loss(inner, ctx, xf, t, noise, yf)
         f_k.backward()
         retain = ctx.retain_loss()
-        f = uniform_noise_loss(ctx.unet, ctx, xf, t, noise)
+        f = uniform_noise_loss(ctx.unet, ctx, xf, t, noise, yf)
         (retain + self.opt.lam * f).backward()
         for p, q in zip(ctx.unet.parameters(), inner.parameters()):
             if p.grad is not None and q.grad is not None:

@@ -29,13 +29,15 @@ def esd_target(teacher: UNet2DModel, xt: torch.Tensor, t: torch.Tensor, forget: 
 
 
 @torch.no_grad()
-def partial_sample(unet: UNet2DModel, n: int, shape: tuple[int, ...], forget_class: int, null_class: int,
+def partial_sample(unet: UNet2DModel, n: int, shape: tuple[int, ...], forget: int | torch.Tensor, null_class: int,
                    steps: int, stop: int, guidance: float, generator: torch.Generator, device: torch.device
                    ) -> tuple[torch.Tensor, int]:
-    """Run `stop` of `steps` DDIM steps under c_f from fresh noise; return x and the timestep reached."""
+    """Run `stop` of `steps` DDIM steps under c_f (a class, or one condition row per image) from fresh
+    noise; return x and the timestep reached."""
     sched = sampling_scheduler(steps)
     x = torch.randn((n, *shape), generator=generator).to(device)
-    y = torch.full((n,), forget_class, dtype=torch.long, device=device)
+    y = (forget.to(device) if torch.is_tensor(forget) else
+         torch.full((n,), forget, dtype=torch.long, device=device))
     for t in sched.timesteps[:stop]:
         x = ddim_step(sched, guided_eps(unet, x, int(t), y, guidance, null_class), t, x)
     return x, int(sched.timesteps[stop])
@@ -54,14 +56,14 @@ class ESD(Method):
 
     def step(self, ctx: UnlearnContext) -> dict[str, float]:
         stop = int(torch.randint(0, self.opt.sampling_steps, (1,), generator=ctx.generator))
+        yf = ctx.forget_labels(ctx.batch_size)
         was_training = ctx.unet.training
         ctx.unet.eval()
-        xt, t_int = partial_sample(ctx.unet, ctx.batch_size, tuple(ctx.forget_x.shape[1:]), ctx.forget_class,
+        xt, t_int = partial_sample(ctx.unet, ctx.batch_size, tuple(ctx.forget_x.shape[1:]), yf,
                                    ctx.null_class, self.opt.sampling_steps, stop, self.opt.sampling_guidance,
                                    ctx.generator, ctx.device)
         ctx.unet.train(was_training)
         t = torch.full((ctx.batch_size,), t_int, dtype=torch.long, device=ctx.device)
-        yf = torch.full((ctx.batch_size,), ctx.forget_class, dtype=torch.long, device=ctx.device)
         target = esd_target(ctx.teacher, xt, t, yf, torch.full_like(yf, ctx.null_class), self.opt.eta)
         loss = F.mse_loss(ctx.unet(xt, t, class_labels=yf).sample, target)
         loss.backward()

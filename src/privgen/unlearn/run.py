@@ -31,6 +31,7 @@ from privgen.unlearn.base import Method, UnlearnContext
 from privgen.unlearn.loop import finetune
 from privgen.unlearn.registry import build_method
 from privgen.unlearn.report import GRID, save_before_after, write_unlearn_report
+from privgen.unlearn.target import ForgetTarget
 
 DEFAULT_STEPS = 100
 DEFAULT_LR = 2e-4
@@ -42,41 +43,57 @@ def training_split(model: DiffusionModel):
     return model_split(model).train
 
 
-def unlearn(model_dir: Path | str, method: str, forget: int | str, out: Path | str, *, seed: int = 0,
+def resolve_target(base: DiffusionModel, forget: int | str | None, forget_attribute: str | None) -> ForgetTarget:
+    """A class (`--forget`) or an attribute value (`--forget-attribute NAME=VALUE`): exactly one of them."""
+    if forget is not None and forget_attribute is not None:
+        raise UserError("give --forget (a class) or --forget-attribute (NAME=VALUE), not both")
+    if forget_attribute is not None:
+        return ForgetTarget.of_attribute(base.conditions, forget_attribute)
+    if forget is None:
+        raise UserError("say what to forget: --forget CLASS or --forget-attribute NAME=VALUE")
+    if base.num_classes < 2:
+        raise UserError("the model has a single class: forgetting every class leaves nothing to keep")
+    return ForgetTarget.of_class(base.conditions, base.class_id(forget))
+
+
+def unlearn(model_dir: Path | str, method: str, forget: int | str | None, out: Path | str, *, seed: int = 0,
             steps: int | None = None, lr: float | None = None, batch_size: int | None = None,
             options: dict[str, Any] | None = None, device: str = "auto", overwrite: bool = False,
-            quiet: bool = False) -> RunDir:
-    """Unlearn class `forget` from the model in `model_dir` with `method`; writes a model directory with
-    log.jsonl (losses), loss.png, a before/after grid and report.md."""
+            quiet: bool = False, forget_attribute: str | None = None) -> RunDir:
+    """Unlearn class `forget` (or the attribute value `forget_attribute`, "colour=red") from the model in
+    `model_dir` with `method`; writes a model directory with log.jsonl (losses), loss.png, a before/after
+    grid and report.md."""
     dev = resolve_device(device)
     impl = build_method(method, options)
     # The retrain oracle needs only the base model's config (data, split, recipe), not its weights, so it
     # can run while the base model is still training.
     base = load_model(model_dir, dev) if impl.finetunes else describe_model(model_dir, dev)
     apply_threads(base.recipe, dev)
-    if base.num_classes < 2:
-        raise UserError("the model has a single class: forgetting every class leaves nothing to keep")
-    c_f = base.class_id(forget)
-    impl.validate(c_f, base.num_classes)
+    target = resolve_target(base, forget, forget_attribute)
+    c_f = target.forget_class
+    if target.is_attribute:
+        impl.validate_attribute(target)
+    else:
+        impl.validate(c_f, base.num_classes)
     for name, value in (("--steps", steps), ("--batch-size", batch_size)):
         if value is not None and value <= 0:
             raise UserError(f"{name} must be a positive integer, got {value}")
     if lr is not None:
         checks.finite_positive("--lr", lr)
-    split = retain_forget(training_split(base), c_f)
+    split = target.split(training_split(base)) if target.is_attribute else retain_forget(training_split(base), c_f)
     if len(split.retain) == 0 or len(split.forget) == 0:
-        raise UserError(f"class {c_f} leaves no retained or no forgotten images in the training split")
+        raise UserError(f"{target.describe()} leaves no retained or no forgotten images in the training split")
     n_steps, n_lr = run_budget(impl, base.recipe, steps, lr)
     config = {**base.config, "seed": seed, "device": str(dev), "steps": n_steps,
-              "unlearning": {"method": impl.name, "forget_class": c_f, "base_model": str(Path(model_dir).resolve()),
+              "unlearning": {"method": impl.name, **target.record(), "base_model": str(Path(model_dir).resolve()),
                              "lr": n_lr, "batch_size": batch_size or DEFAULT_BATCH,
                              "options": to_dict(impl.opt)}}
     run = RunDir.create(out, KIND, config, overwrite=overwrite)
     losses = LossLog(run, log_interval(n_steps))
     start = time.perf_counter()
     if impl.finetunes:
-        unet, history = _finetune(base, impl, split, c_f, seed, n_steps, n_lr, batch_size or DEFAULT_BATCH, quiet,
-                                  losses.add)
+        unet, history = _finetune(base, impl, split, target, seed, n_steps, n_lr, batch_size or DEFAULT_BATCH,
+                                  quiet, losses.add)
     else:
         unet, history = _retrain(base, split, seed, n_steps, quiet, losses.add)
     losses.flush(n_steps)
@@ -84,7 +101,7 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str, out: Path | s
     save_unet(unet, run)
     last = history[-20:]
     pretrain_seconds, seconds = _pretrain_seconds(Path(model_dir)), round(seconds, 2)
-    run.write_metrics({"method": impl.name, "forget_class": c_f, "steps": n_steps,
+    run.write_metrics({"method": impl.name, **target.record(), "steps": n_steps,
                        "unlearn_seconds": seconds, "pretrain_seconds": pretrain_seconds,
                        # fine-tuning methods aim at <= 5% of pretraining time (the unlearning papers' claim of
                        # cheapness, measured here on this run's hardware)
@@ -94,7 +111,7 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str, out: Path | s
     run.log(event="finished", method=impl.name, seconds=seconds)
     # The oracle's base may still be training (the benchmark runs both at once): compare only with a finished one.
     before = base if impl.finetunes else (load_model(model_dir, dev) if (Path(model_dir) / METRICS).is_file() else None)
-    save_before_after(before, with_weights(base, unet), c_f, run.file(GRID), seed)
+    save_before_after(before, with_weights(base, unet), c_f, run.file(GRID), seed, target=target)
     write_unlearn_report(run, before is not None)
     return run
 
@@ -117,17 +134,24 @@ def _pretrain_seconds(model_dir: Path) -> float | None:
     return float(seconds) if seconds else None
 
 
-def _finetune(base: DiffusionModel, impl: Method, split, c_f: int, seed: int, steps: int, lr: float,
+def _finetune(base: DiffusionModel, impl: Method, split, target: ForgetTarget, seed: int, steps: int, lr: float,
               batch_size: int, quiet: bool, on_step=None):
     gen = seed_everything(seed)
     dev = base.device
     teacher = base.unet.eval().requires_grad_(False)
+    space = base.conditions
+    attribute_model = bool(space.attributes)
     ctx = UnlearnContext(
         unet=copy.deepcopy(teacher).requires_grad_(True), teacher=teacher,
-        retain_x=torch.from_numpy(split.retain.x).to(dev), retain_y=torch.from_numpy(split.retain.y).to(dev),
-        forget_x=torch.from_numpy(split.forget.x).to(dev), forget_class=c_f, num_classes=base.num_classes,
-        scheduler=training_scheduler(), generator=gen, batch_size=batch_size, p_uncond=base.recipe.p_uncond)
-    ctx.state["sample_teacher"] = lambda labels: sample_labels(base, labels, 3.0, base.recipe.sample_steps, seed)
+        retain_x=torch.from_numpy(split.retain.x).to(dev),
+        retain_y=torch.from_numpy(space.labels_of(split.retain)).to(dev),
+        forget_x=torch.from_numpy(split.forget.x).to(dev),
+        forget_class=-1 if target.forget_class is None else target.forget_class, num_classes=base.num_classes,
+        scheduler=training_scheduler(), generator=gen, batch_size=batch_size, p_uncond=base.recipe.p_uncond,
+        forget_y=torch.from_numpy(space.labels_of(split.forget)).to(dev) if attribute_model else None,
+        target=target if attribute_model else None, conditions=space if attribute_model else None)
+    ctx.state["sample_teacher"] = lambda labels: sample_labels(base, labels, guidance_scale=3.0, sampler="ddim",
+                                                                num_inference_steps=base.recipe.sample_steps, seed=seed)
     impl.prepare(ctx)
     history = finetune(impl, ctx, steps, lr, quiet=quiet, on_step=on_step)
     return ctx.unet, history
@@ -136,8 +160,10 @@ def _finetune(base: DiffusionModel, impl: Method, split, c_f: int, seed: int, st
 def _retrain(base: DiffusionModel, split, seed: int, steps: int, quiet: bool, on_step=None):
     dev = base.device
     seed_everything(seed)  # initial weights from the seed, not from whatever ran before
-    unet = build_unet(base.recipe, base.in_channels, base.num_classes).to(dev)
+    unet = build_unet(base.recipe, base.in_channels, base.num_classes, base.conditions.num_embeds).to(dev)
     state = init_state(unet, base.recipe, seed)
-    x, y = torch.from_numpy(split.retain.x).to(dev), torch.from_numpy(split.retain.y).to(dev)
-    fit(state, x, y, base.recipe, steps, base.null_class, quiet=quiet, on_step=on_step, desc="unlearn retrain")
+    x = torch.from_numpy(split.retain.x).to(dev)
+    y = torch.from_numpy(base.conditions.labels_of(split.retain)).to(dev)
+    fit(state, x, y, base.recipe, steps, base.null_class, quiet=quiet, on_step=on_step, desc="unlearn retrain",
+        conditions=base.conditions)
     return state.ema, [{"loss": v} for v in state.losses]

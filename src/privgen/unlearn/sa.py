@@ -31,7 +31,7 @@ class SelectiveAmnesia(Method):
         fisher_batches: int = 8
 
     def prepare(self, ctx: UnlearnContext) -> None:
-        every = torch.arange(ctx.num_classes).repeat_interleave(self.opt.replay_per_class)
+        every = ctx.full_rows().repeat_interleave(self.opt.replay_per_class)
         images = ctx.state["sample_teacher"](every).to(ctx.device)
         labels = every.to(ctx.device)
 
@@ -41,13 +41,13 @@ class SelectiveAmnesia(Method):
 
         ctx.state["fisher"] = accumulate_gradients(ctx.unet, sample_loss, self.opt.fisher_batches, square=True)
         ctx.state["anchor"] = {n: p.detach().clone() for n, p in ctx.unet.named_parameters()}
-        keep = labels != ctx.forget_class
+        keep = ~torch.isin(labels, ctx.forgotten_rows().to(labels.device))
         ctx.state["replay"] = (images[keep], labels[keep])
 
     def step(self, ctx: UnlearnContext) -> dict[str, float]:
         shape = (ctx.batch_size, *ctx.forget_x.shape[1:])
         surrogate = (torch.rand(shape, generator=ctx.generator) * 2 - 1).to(ctx.device)
-        yf = torch.full((ctx.batch_size,), ctx.forget_class, dtype=torch.long, device=ctx.device)
+        yf = ctx.forget_labels(ctx.batch_size)
         forget = ctx.loss(ctx.unet, surrogate, yf, p_uncond=0.0)
         rx, ry = ctx.state["replay"]
         i = ctx.draw(rx)

@@ -19,22 +19,20 @@ from privgen.unlearn.masks import top_fraction_mask
 from privgen.unlearn.registry import register
 
 
-def random_other_labels(n: int, forget_class: int, num_classes: int, generator: torch.Generator) -> torch.Tensor:
-    """Uniform labels from every class but c_f."""
-    r = torch.randint(0, num_classes - 1, (n,), generator=generator)
-    return r + (r >= forget_class).long()
+def random_other_labels(n: int, kept: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Uniform labels from the kept conditions (every class but c_f, for a class-only model)."""
+    return kept[torch.randint(0, len(kept), (n,), generator=generator)]
 
 
-def relabel_loss(ctx: UnlearnContext, x0: torch.Tensor) -> torch.Tensor:
+def relabel_loss(ctx: UnlearnContext, x0: torch.Tensor, yf: torch.Tensor) -> torch.Tensor:
     """Make the forgotten condition predict, on D_f, what a random other condition predicts."""
     n = len(x0)
     t = torch.randint(0, ctx.scheduler.config.num_train_timesteps, (n,), generator=ctx.generator).to(x0.device)
     noise = torch.randn(x0.shape, generator=ctx.generator).to(x0.device)
     xt = ctx.scheduler.add_noise(x0, noise, t)
-    other = random_other_labels(n, ctx.forget_class, ctx.num_classes, ctx.generator).to(x0.device)
+    other = random_other_labels(n, ctx.kept_rows(), ctx.generator).to(x0.device)
     with torch.no_grad():
         target = ctx.unet(xt, t, class_labels=other).sample
-    yf = torch.full((n,), ctx.forget_class, dtype=torch.long, device=x0.device)
     return F.mse_loss(ctx.unet(xt, t, class_labels=yf).sample, target)
 
 
@@ -57,8 +55,8 @@ class SalUn(Method):
         ctx.grad_mask = top_fraction_mask({n: g.abs() for n, g in grads.items()}, self.opt.mask_fraction)
 
     def step(self, ctx: UnlearnContext) -> dict[str, float]:
-        xf, _ = ctx.forget_batch()
-        forget = relabel_loss(ctx, xf)
+        xf, yf = ctx.forget_batch()
+        forget = relabel_loss(ctx, xf, yf)
         retain = ctx.retain_loss()
         loss = forget + self.opt.alpha * retain
         loss.backward()

@@ -15,6 +15,7 @@ from privgen.privacy.config import NO_DP, DPConfig
 from privgen.vfl.config import GanConfig
 from privgen.vfl.losses import critic_gap, feature_map_penalty, gradient_penalty, interpolate
 from privgen.vfl.nets import Generator, NetSizes, OutputHead, adam, bottom_critic, score_head
+from privgen.vfl.rng import own_rng, stream
 
 # What each kind of local critic penalises (see `Party.local_critic`).
 PENALTIES = ("split", "whole", "whole+head")
@@ -22,16 +23,22 @@ PENALTIES = ("split", "whole", "whole+head")
 
 class Party:
     def __init__(self, name: str, x: torch.Tensor, spans: list[Span], sizes: NetSizes, cfg: GanConfig,
-                 own_generator: bool = True, penalty: str = "split", dp: DPConfig = NO_DP) -> None:
+                 own_generator: bool = True, penalty: str = "split", dp: DPConfig = NO_DP,
+                 rng_seed: int | None = None) -> None:
         if penalty not in PENALTIES:
             raise ValueError(f"unknown penalty {penalty!r}; one of {PENALTIES}")
         self.name, self.x, self.cfg, self.sizes, self.penalty, self.dp = name, x, cfg, sizes, penalty, dp
-        self.gen: nn.Module = (Generator(sizes, spans) if own_generator
-                               else OutputHead(sizes.gen_hidden[-1], spans, sizes.tau)).to(x.device)
-        self.bottom = bottom_critic(x.shape[1], sizes.critic_hidden, first_bias=dp.mode != "paper").to(x.device)
+        # With `rng_seed`, the party's initial weights and Gumbel noise come from its own stream
+        # (privgen.vfl.rng), so it computes the same wherever it runs; None: torch's global RNG (legacy).
+        self.rng = stream(rng_seed, name) if rng_seed is not None else None
+        with own_rng(self.rng):
+            self.gen: nn.Module = (Generator(sizes, spans) if own_generator
+                                   else OutputHead(sizes.gen_hidden[-1], spans, sizes.tau)).to(x.device)
+            self.bottom = bottom_critic(x.shape[1], sizes.critic_hidden, first_bias=dp.mode != "paper").to(x.device)
         # The party's own noise: drawn here, never sent; saved in checkpoints so a resume is bit-identical.
         self.noise_gen = dp.noise_generator(name) if dp.on else None
-        self.head = score_head(sizes.feature_dim).to(x.device)
+        with own_rng(self.rng):
+            self.head = score_head(sizes.feature_dim).to(x.device)
         self.opt_g = adam(self.gen.parameters(), cfg.lr)
         self.opt_c = adam(list(self.bottom.parameters()) + list(self.head.parameters()), cfg.lr)
         self._pending: tuple[torch.Tensor, ...] | None = None
@@ -59,7 +66,7 @@ class Party:
         """
         self.opt_c.zero_grad(set_to_none=True)
         real = self.x[idx]
-        with torch.no_grad():
+        with torch.no_grad(), own_rng(self.rng):
             fake = self.gen(gen_input)
         x_hat = interpolate(real, fake, alpha).requires_grad_(True)
         # Interpolates go through D_Ck on their own: were they sliced out of one batched pass, the penalty's
@@ -109,7 +116,7 @@ class Party:
         self.opt_c.zero_grad(set_to_none=True)
         b, nf = len(idx), len(gen_input) - len(idx)
         real = self.x[idx]
-        with torch.no_grad():
+        with torch.no_grad(), own_rng(self.rng):
             fake = self.gen(gen_input)
         fake_term, fake_pair = fake[:nf], fake[nf:]
         x_hat = interpolate(real, fake_pair, alpha)
@@ -147,7 +154,8 @@ class Party:
     def generator_forward(self, gen_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fake rows -> (local generator loss, features for the server), graph kept."""
         self.opt_g.zero_grad(set_to_none=True)
-        fake = self.gen(gen_input)
+        with own_rng(self.rng):
+            fake = self.gen(gen_input)
         feats = self.bottom(fake)
         return -self.cfg.lambda_local * self.head(feats).mean(), feats
 
@@ -159,8 +167,11 @@ class Party:
         self.opt_g.step()
 
     @torch.no_grad()
-    def sample(self, gen_input: torch.Tensor) -> torch.Tensor:
+    def sample(self, gen_input: torch.Tensor, z_seed: int | None = None) -> torch.Tensor:
+        """Publication. With a party stream, the Gumbel noise comes from (z_seed, party) alone, so the
+        output depends on the weights and the seed, not on how much noise training drew."""
         self.gen.eval()
-        out = self.gen(gen_input)
+        with own_rng(stream(z_seed, self.name) if self.rng is not None and z_seed is not None else None):
+            out = self.gen(gen_input)
         self.gen.train()
         return out

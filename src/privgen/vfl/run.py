@@ -23,7 +23,10 @@ from privgen.vfl.report import write_training_report
 from privgen.vfl.nets import NetSizes
 from privgen.vfl.sources import is_table_spec, load_vertical
 from privgen.vfl.store import KIND, build_model, save_model
+from privgen.vfl.rng import RNG_MODES
 from privgen.vfl.trainer import iterations_for, train
+
+TRANSPORTS = ("inprocess", "ray")
 
 
 def expected_bytes(model_name: str, dims: list[int], sizes: NetSizes, cfg: GanConfig, bytes_per_float: int = 4) -> dict[str, int]:
@@ -63,13 +66,18 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
                   device: str = "auto", overwrite: bool = False, quiet: bool = False, probe_every: int = 0,
                   probe_rows: int = 2000, dp: str = "none", epsilon: float | None = None, delta: float = 1e-5,
                   sigma: float | None = None, conversion: str = "improved", clip: float = 1.0,
-                  schema: str | None = None) -> RunDir:
+                  schema: str | None = None, rng: str = "global", transport: str = "inprocess",
+                  address: str | None = None, party_resources: list[str] | None = None,
+                  align: str | None = None, checkpoint_every: int = 200) -> RunDir:
     """Train (or resume) one model; with `probe_every`, the FD of `probe_rows` fresh samples is logged
     every so many iterations (`curve` in metrics.json), without changing the run.
 
     `dp` "paper" or "sound" trains under differential privacy (privgen.privacy; docs/dp.md), with σ from
     (epsilon, delta) over the planned critic steps or from `sigma`; "sound" encodes tables with a public
-    `schema` (a JSON file; the embedded Adult table ships one)."""
+    `schema` (a JSON file; the embedded Adult table ships one).
+
+    `rng` "party" gives each party (and the server) its own RNG stream (privgen.vfl.rng), what
+    `transport` "ray" uses: parties as Ray actors, each holding only its own data (privgen.vfl.ray_run)."""
     from privgen.privacy.vfl_plan import check_dp_options, dp_metrics, dp_report, plan_dp
 
     if model_name not in MODELS:
@@ -81,6 +89,20 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
         checks.positive_int("--epochs", epochs)
     check_gan_config(cfg)
     check_dp_options(dp, model_name, epsilon, delta, sigma, conversion, clip, cfg.batch_size, probe_every)
+    if transport not in TRANSPORTS:
+        raise UserError(f"--transport {transport!r} is unknown; choose one of {', '.join(TRANSPORTS)}")
+    if rng not in RNG_MODES:
+        raise UserError(f"--rng {rng!r} is unknown; choose one of {', '.join(RNG_MODES)}")
+    if transport == "ray":
+        return _train_ray(spec, model_name, out, seed, epochs, iterations, sizes, cfg, overwrite, quiet, probe_every,
+                          dp, schema, address, party_resources or [], align or "psi", checkpoint_every)
+    if address or party_resources:
+        raise UserError("--address and --party-resource apply to --transport ray")
+    if align is not None:
+        raise UserError(f"--align {align}: in-process runs join party files on the ID in this process (a simulation "
+                        "for local experiments); private alignment needs --transport ray")
+    if rng == "party" and (model_name != "vflgan" or resolve_device(device).type != "cpu"):
+        raise UserError("--rng party trains vflgan on the CPU (party streams are CPU generators)")
     if schema is not None or (dp == "sound" and is_table_spec(spec)):
         from privgen.privacy.schema import schema_ref
 
@@ -97,13 +119,16 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
               "party_columns": [len(c) for c in data.layout.party_columns()]}
     if dp_cfg.on:  # absent for --dp none, so a non-DP run's config.json is as before
         config["dp"] = dp_cfg.to_json()
+    if rng == "party":  # likewise absent in the legacy global-RNG mode
+        config["rng"] = "party"
     if not overwrite and (Path(out) / CHECKPOINT).is_file():
         verify_checksum(Path(out) / CHECKPOINT)  # a corrupted checkpoint is refused before config.json is touched
     # a finished run is refused (naming any option that differs) before anything is written
     run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True, budget=("iterations", "--iterations/--epochs"))
     seed_everything(seed)
     parts = [torch.from_numpy(np.asarray(p, dtype=np.float32)).to(dev) for p in data.train]
-    model = build_model(model_name, data.layout.dims(), data.layout, sizes, cfg, parts=parts, device=dev, dp=dp_cfg)
+    model = build_model(model_name, data.layout.dims(), data.layout, sizes, cfg, parts=parts, device=dev, dp=dp_cfg,
+                        rng_seed=seed if rng == "party" else None)
     ckpt = run.file(CHECKPOINT)
 
     def resume(sched) -> int:
@@ -123,7 +148,7 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
 
     probe = fd_probe(spec, data, min(probe_rows, data.n), seed, quiet) if probe_every else None
     stats = train(model, data.n, n_iter, seed, quiet=quiet, on_log=lambda e: run.log(**e), resume=resume,
-                  on_checkpoint=checkpoint, probe=probe, probe_every=probe_every)
+                  on_checkpoint=checkpoint, probe=probe, probe_every=probe_every, checkpoint_every=checkpoint_every)
     save_model(run, model, data.layout)
     records = model.transport.records
     metrics = {**stats, "n_train": data.n, "parties": len(data.train), "party_dims": data.layout.dims(),
@@ -141,3 +166,22 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
                        + dp_report(metrics["dp"]))
     run.write_metrics(metrics)
     return run
+
+
+def _train_ray(spec: dict[str, Any], model_name: str, out: Path | str, seed: int, epochs: int | None,
+               iterations: int | None, sizes: NetSizes, cfg: GanConfig, overwrite: bool, quiet: bool,
+               probe_every: int, dp: str, schema: str | None, address: str | None, resources: list[str],
+               align: str, checkpoint_every: int) -> RunDir:
+    from privgen.vfl.ray_run import check_ray_options, train_ray_run
+
+    m = check_ray_options(model_name, dp, spec, resources, align, schema)
+    if probe_every:
+        raise UserError("--probe-every needs every party's samples in one process; it is not available with --transport ray")
+
+    def n_iter_for(n: int) -> int:
+        return iterations if iterations else iterations_for(int(epochs), n, cfg.batch_size, cfg.n_critic)  # type: ignore[arg-type]
+
+    config = {"model": model_name, "data_spec": spec, "seed": seed, "epochs": epochs, "sizes": sizes.to_json(),
+              "gan": cfg.to_json(), "device": "cpu", "quiet": quiet, "rng": "party", "transport": "ray"}
+    return train_ray_run(spec, out, seed, n_iter_for, sizes, cfg, config, overwrite, quiet, address, resources, m,
+                         checkpoint_every)

@@ -35,10 +35,15 @@ def save_model(run: RunDir, model: VflModel, layout: ImageLayout | TableLayout) 
 
 def build_model(name: str, dims: list[int], layout: ImageLayout | TableLayout, sizes: NetSizes, cfg: GanConfig,
                 parts: list[torch.Tensor] | None = None, device: torch.device | str = "cpu",
-                dp: DPConfig = NO_DP) -> VflModel:
+                dp: DPConfig = NO_DP, rng_seed: int | None = None) -> VflModel:
+    """`rng_seed`: party-local RNG streams (privgen.vfl.rng; vflgan only); None: torch's global RNG."""
     if name not in MODELS:
         raise UserError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     parts = parts if parts is not None else [torch.zeros(1, d, device=device) for d in dims]
+    if rng_seed is not None:
+        if name != "vflgan":
+            raise UserError(f"--rng party (and --transport ray) train vflgan only, not {name}")
+        return MODELS[name](parts, layout.spans(), sizes, cfg, dp=dp, rng_seed=rng_seed)
     if dp.on:
         return MODELS[name](parts, layout.spans(), sizes, cfg, dp=dp)
     return MODELS[name](parts, layout.spans(), sizes, cfg)
@@ -47,6 +52,10 @@ def build_model(name: str, dims: list[int], layout: ImageLayout | TableLayout, s
 def load_model(path: Path | str, device: torch.device | str = "cpu") -> tuple[VflModel, ImageLayout | TableLayout, RunDir]:
     run = RunDir.open(path, KIND)
     cfg = run.config
+    if cfg.get("transport") == "ray":
+        raise UserError(f"{path} was trained with --transport ray: each party's generator and encoder stay on its "
+                        "own machine (parties/<name>/); publish with `privgen vfl generate --transport ray --model "
+                        f"{path} ...`")
     device = resolve_device(device)
     verify_checksum(run.file(LAYOUT))
     try:
@@ -63,7 +72,8 @@ def load_model(path: Path | str, device: torch.device | str = "cpu") -> tuple[Vf
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise UserError(f"{run.file('config.json')} lacks the model's sizes or settings ({type(e).__name__}: {e}); "
                         "the model directory is corrupted or was edited (train it again)") from None
-    model = build_model(name, dims, layout, sizes, gan, device=device, dp=dp)
+    rng_seed = int(cfg["seed"]) if cfg.get("rng") == "party" else None
+    model = build_model(name, dims, layout, sizes, gan, device=device, dp=dp, rng_seed=rng_seed)
     for name, module in model.modules().items():
         load_state_into(module, run.file(WEIGHTS.format(name)))
     return model, layout, run

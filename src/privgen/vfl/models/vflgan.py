@@ -15,22 +15,31 @@ from privgen.privacy.mechanisms import clip_factors
 from privgen.vfl.losses import row_gradient_norms
 from privgen.vfl.models.base import VflModel
 from privgen.vfl.party import Party
+from privgen.vfl.rng import own_rng, stream
 from privgen.vfl.server import Server
 
 FEATURE_TAGS = ("real", "fake", "interp")
 
 
+def party_name(k: int) -> str:
+    """Party k's name (0-based k), the same in every transport: messages, files and RNG streams use it."""
+    return f"party{k + 1}"
+
+
 class VFLGAN(VflModel):
     name = "vflgan"
 
-    def __init__(self, parts, spans, sizes, cfg, transport=None, dp=None) -> None:
+    def __init__(self, parts, spans, sizes, cfg, transport=None, dp=None, rng_seed: int | None = None) -> None:
         super().__init__(parts, spans, sizes, cfg, transport, *([dp] if dp is not None else []))
-        self.parties = [Party(f"party{k + 1}", x, s, sizes, cfg, dp=self.dp) for k, (x, s) in enumerate(zip(parts, spans))]
-        self.server = Server([sizes.feature_dim] * len(parts), sizes, cfg, self.device, dp=self.dp)
+        self.parties = [Party(party_name(k), x, s, sizes, cfg, dp=self.dp, rng_seed=rng_seed)
+                        for k, (x, s) in enumerate(zip(parts, spans))]
+        with own_rng(stream(rng_seed, "server") if rng_seed is not None else None):
+            self.server = Server([sizes.feature_dim] * len(parts), sizes, cfg, self.device, dp=self.dp)
 
     def noise_generators(self) -> dict[str, torch.Generator]:
         gens = {p.name: p.noise_gen for p in self.parties}
         gens["server"] = self.server.noise_gen
+        gens.update({f"{p.name}.rng": p.rng for p in self.parties})  # party streams (rng="party")
         return {k: g for k, g in gens.items() if g is not None}
 
     def critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor) -> dict[str, float]:
@@ -91,7 +100,7 @@ class VFLGAN(VflModel):
             p.generator_backward([loss, feats], [torch.ones_like(loss), g])
 
     def sample_batch(self, z_seed: int, n: int) -> list[torch.Tensor]:
-        return [p.sample(p.latent(z_seed, n)) for p in self.parties]
+        return [p.sample(p.latent(z_seed, n), z_seed) for p in self.parties]
 
     def health(self) -> dict[str, float]:
         if self.dp.on:  # the interpolates mix real rows: their gradient norms are not covered by the DP noise

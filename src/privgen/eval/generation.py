@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from privgen.diffusion.sampler import check_sampling_args, sample_labels
+from privgen.diffusion.model import apply_threads
+from privgen.diffusion.sampler import check_sampling_args
+from privgen.diffusion.solvers import DEFAULT_SAMPLER, describe, resolve_steps
 from privgen.diffusion.store import load_model, model_split
 from privgen.errors import UserError
-from privgen.diffusion.model import apply_threads
-from privgen.eval import cached_classifier, extract_features, frechet_distance, load_classifier, predict
+from privgen.eval.classifier import EvalCNN, extract_features
+from privgen.eval.classifier_run import cached_classifier, load_classifier
+from privgen.eval.frechet import frechet_distance
+from privgen.eval.generated import GeneratedSet, class_labels, generate
 from privgen.eval.intervals import wilson
 from privgen.report import markdown_table, save_image_grid, write_markdown
 from privgen.runs import RunDir
@@ -27,18 +30,36 @@ from privgen.checks import resolve_device
 KIND = "generation-eval"
 
 
+def generation_metrics(gen: GeneratedSet, real_features: np.ndarray, real_labels: np.ndarray,
+                       names: list[str]) -> dict[str, Any]:
+    """Per-class and overall class accuracy (Wilson intervals) and FD against the real test features."""
+    classes = range(len(names))
+    acc = {names[c]: gen.class_accuracy(c) for c in classes}
+    fd = {names[c]: (frechet_distance(gen.features[gen.labels == c], real_features[real_labels == c])
+                     if (real_labels == c).sum() >= 10 else None) for c in classes}
+    hits_all = sum(gen.hits(c)[0] for c in classes)
+    return {
+        "class_accuracy": {"per_class": acc, "mean": float(np.mean(list(acc.values()))),
+                           "per_class_ci": {names[c]: gen.class_accuracy_ci(c) for c in classes},
+                           "ci": wilson(hits_all, len(gen.labels)), "n": len(gen.labels)},
+        "fd": {"per_class": fd, "all": frechet_distance(gen.features, real_features)},
+        **gen.setting(),
+    }
+
+
 def evaluate_generation(model_dir: Path | str, out: Path | str, *, n_per_class: int = 100, guidance_scale: float = 3.0,
-                        num_inference_steps: int | None = None, seed: int = 0, classifier: Path | str | None = None,
-                        device: str = "auto", overwrite: bool = False, quiet: bool = False) -> RunDir:
+                        sampler: str = DEFAULT_SAMPLER, num_inference_steps: int | None = None, seed: int = 0,
+                        classifier: Path | str | None = None, device: str = "auto", overwrite: bool = False,
+                        quiet: bool = False) -> RunDir:
     dev = resolve_device(device)
     model = load_model(model_dir, dev)
     apply_threads(model.recipe, dev)
-    steps = num_inference_steps
-    steps = steps if steps is not None else model.recipe.sample_steps
-    check_sampling_args(guidance_scale, steps, n_per_class)
+    check_sampling_args(guidance_scale, num_inference_steps, n_per_class, sampler)
+    steps = resolve_steps(sampler, num_inference_steps, model.recipe.sample_steps)
     if n_per_class < 10:
         raise UserError(f"--n-per-class must be at least 10 for a Fréchet distance, got {n_per_class}")
     cfg = model.config
+    clf: EvalCNN | None = None
     if classifier is not None:
         clf, clf_cfg = load_classifier(classifier, dev)
         clf_path = Path(classifier)
@@ -46,36 +67,21 @@ def evaluate_generation(model_dir: Path | str, out: Path | str, *, n_per_class: 
             raise UserError(f"classifier {classifier} works on {clf_cfg.get('image_size')}x{clf_cfg.get('image_size')} "
                             f"images but the model makes {model.image_size}x{model.image_size}; pass a matching one")
     test = model_split(model).test
-    config = {"model": str(model_dir), "n_per_class": n_per_class, "guidance_scale": guidance_scale, "steps": steps,
-              "seed": seed, "device": str(dev), "classifier": str(classifier) if classifier else None}
+    config = {"model": str(model_dir), "n_per_class": n_per_class, "guidance_scale": guidance_scale,
+              "sampler": sampler, "steps": steps, "seed": seed, "device": str(dev),
+              "classifier": str(classifier) if classifier else None}
     run = RunDir.create(out, KIND, config, overwrite=overwrite)
-    if classifier is None:
+    if clf is None:
         clf, _, clf_path = cached_classifier(cfg["data"], model.image_size, cfg.get("split_seed", 0), device=device,
                                              quiet=quiet)
-    labels = torch.arange(model.num_classes).repeat_interleave(n_per_class)
-    images = sample_labels(model, labels, guidance_scale, steps, seed, quiet=quiet).numpy()
-    pred = predict(clf, images)
-    f_gen, f_real = extract_features(clf, images), extract_features(clf, test.x)
+    gen = generate(model, clf, class_labels(model.num_classes, n_per_class), guidance_scale=guidance_scale,
+                   sampler=sampler, num_inference_steps=steps, seed=seed, quiet=quiet)
     names = list(model.class_names)
-    acc, acc_ci, fd = {}, {}, {}
-    hits_all = 0
-    for c in range(model.num_classes):
-        mine = labels.numpy() == c
-        hits = int((pred[mine] == c).sum())
-        hits_all += hits
-        acc[names[c]] = hits / int(mine.sum())
-        acc_ci[names[c]] = wilson(hits, int(mine.sum()))
-        real_c = test.y == c
-        fd[names[c]] = frechet_distance(f_gen[mine], f_real[real_c]) if real_c.sum() >= 10 else None
-    metrics: dict[str, Any] = {
-        "class_accuracy": {"per_class": acc, "mean": float(np.mean(list(acc.values()))), "per_class_ci": acc_ci,
-                           "ci": wilson(hits_all, len(labels)), "n": len(labels)},
-        "fd": {"per_class": fd, "all": frechet_distance(f_gen, f_real)},
-        "n_generated_per_class": n_per_class, "n_real_test": int(len(test)),
-        "guidance_scale": guidance_scale, "steps": steps, "classifier": str(clf_path),
-    }
-    rows = [images[labels.numpy() == c][:10] for c in range(model.num_classes)]
-    save_image_grid(rows, run.file("samples.png"), names, title=f"guidance {guidance_scale}, {steps} DDIM steps")
+    metrics: dict[str, Any] = {**generation_metrics(gen, extract_features(clf, test.x), test.y, names),
+                               "n_generated_per_class": n_per_class, "n_real_test": int(len(test)),
+                               "classifier": str(clf_path)}
+    rows = [gen.images[gen.labels == c][:10] for c in range(model.num_classes)]
+    save_image_grid(rows, run.file("samples.png"), names, title=f"guidance {guidance_scale}, {describe(sampler, steps)}")
     write_report(run, metrics, names)
     run.write_metrics(metrics)
     run.log(event="finished", mean_class_accuracy=metrics["class_accuracy"]["mean"], fd_all=metrics["fd"]["all"])
@@ -89,7 +95,7 @@ def write_report(run: RunDir, metrics: dict[str, Any], names: list[str]) -> None
              "-" if metrics["fd"]["per_class"][c] is None else f"{metrics['fd']['per_class'][c]:.3f}"] for c in names]
     lo, hi = acc["ci"]
     text = (f"# Generation evaluation\n\nModel `{run.config['model']}`: {metrics['n_generated_per_class']} images per "
-            f"class at guidance {metrics['guidance_scale']:g}, {metrics['steps']} DDIM steps, judged by the classifier "
+            f"class at guidance {metrics['guidance_scale']:g}, {describe(metrics['sampler'], metrics['steps'])}, judged by the classifier "
             f"`{metrics['classifier']}`; FD against {metrics['n_real_test']} real test images.\n\n"
             f"Mean class accuracy **{acc['mean']:.3f}** [95% Wilson {lo:.3f}, {hi:.3f}], FD (all classes) "
             f"**{metrics['fd']['all']:.3f}**.\n\n"

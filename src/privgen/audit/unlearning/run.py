@@ -1,0 +1,315 @@
+"""`privgen audit unlearning`: the attack battery on a released unlearned model, scored against the oracle.
+
+Plan: for every regime × learning rate, DiMRA on the model and the same attack on the retrain oracle (and on
+the original model when given), each probed at the same steps (`battery.run_attack`, cached); the oracle's
+attacks also measure its retained quality, which decides how much of each budget counts. Then the scores
+(`scores.py`) and the report (`report.py`). The attacks run as a task graph on `workers` processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from privgen import checks
+from privgen.audit.unlearning.battery import Attack, Probe, Quality
+from privgen.audit.unlearning.regimes import Regime, parse_regimes
+from privgen.diffusion.solvers import DEFAULT_SAMPLER, resolve_steps
+from privgen.errors import UserError
+from privgen.runs import RunDir, read_json
+
+KIND = "audit-unlearning"
+DDIM_AUDIT_STEPS = 25  # the benchmark's DDIM steps, used when --sampler ddim is given without steps
+QUALITY_SCALES = (1.0, 3.0)  # the rule holds at both: lr 1e-3 on retained data broke guidance 1 only (docs/unlearning.md)
+MODEL, ORACLE, ORIGINAL = "model", "oracle", "original"
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Everything that decides the audit's numbers (config.json)."""
+
+    regimes: tuple[str, ...] = ("retain", "generated", "public", "public-without", "kshot-1", "kshot-10", "kshot-100")
+    lrs: tuple[float, ...] = (1e-4, 1e-3)
+    steps: int = 200
+    probe_steps: tuple[int, ...] = (25, 50, 100)
+    batch_size: int = 64
+    n_per_class: int = 50                # samples of the forgotten class per curve point
+    guidance_scale: float = 3.0
+    sampler: str = DEFAULT_SAMPLER
+    num_inference_steps: int | None = None  # None: the sampler's measured default (privgen.diffusion.solvers)
+    quality_n_per_class: int = 10        # samples per class for the oracle's retained FD at each point
+    quality_factor: float = 1.5          # a budget counts while the oracle's retained FD ≤ this × its own before
+    rate: float = 0.5                    # the forget rate r of the speedup
+    seed: int = 0
+    device: str = "auto"
+
+    @property
+    def points(self) -> tuple[int, ...]:
+        return tuple(sorted({*self.probe_steps, self.steps}))
+
+    def validate(self) -> tuple[Regime, ...]:
+        regimes = parse_regimes(",".join(self.regimes))
+        checks.positive_int("--steps", self.steps)
+        for s in self.probe_steps:
+            if not 0 < s < self.steps:
+                raise UserError(f"--probe-steps {s} is not inside the attack (1 to --steps - 1 = {self.steps - 1})")
+        if not self.lrs:
+            raise UserError("--lrs is empty; give one or more learning rates like 1e-4,1e-3")
+        for lr in self.lrs:
+            checks.finite_positive("--lrs", lr)
+        checks.positive_int("--batch-size", self.batch_size)
+        checks.positive_int("--n-per-class", self.n_per_class)
+        checks.positive_int("--quality-n-per-class", self.quality_n_per_class, minimum=2)
+        checks.finite_positive("--guidance-scale", self.guidance_scale)
+        self.steps_of_sampler()
+        if not self.quality_factor >= 1:
+            raise UserError(f"--quality-factor must be at least 1 (a bound on the oracle's retained FD relative to "
+                            f"its own before the attack), got {self.quality_factor}")
+        if not 0 < self.rate <= 1:
+            raise UserError(f"--rate must be a forget rate in (0, 1], got {self.rate}")
+        checks.resolve_device(self.device)
+        return regimes
+
+    def steps_of_sampler(self) -> int:
+        return resolve_steps(self.sampler, self.num_inference_steps, DDIM_AUDIT_STEPS)
+
+    def probe(self) -> Probe:
+        return Probe(self.n_per_class, self.guidance_scale, self.steps_of_sampler(), self.seed, sampler=self.sampler)
+
+    def quality(self) -> Quality:
+        return Quality(self.quality_n_per_class, QUALITY_SCALES, self.steps_of_sampler(), self.seed,
+                       sampler=self.sampler)
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """The resolved models: the audited one, the oracle (a directory, maybe still to train), the original."""
+
+    model: str
+    forget: int
+    oracle: str
+    train_oracle: bool
+    original: str | None
+    base: str | None
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+def _config(path: Path | str, flag: str) -> dict[str, Any]:
+    from privgen.diffusion.store import KIND as DIFFUSION
+
+    return RunDir.open(path, DIFFUSION).config if flag else {}
+
+
+def _same_data(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    keys = ("data", "split_seed", "image_size", "class_names", "test_fraction")
+    return [k for k in keys if a.get(k) != b.get(k)]
+
+
+def resolve_subjects(model_dir: Path, forget: str | None, oracle: Path | None, oracle_recipe: str | None,
+                     original: Path | None, seed: int) -> Subjects:
+    """Read the deletion record, check the oracle and the original against the model; one UserError each."""
+    from privgen.attacks.aux import deletion_record
+    from privgen.diffusion.store import describe_model
+
+    model = describe_model(model_dir)
+    cfg = model.config
+    if not (Path(model_dir) / "metrics.json").exists():
+        raise UserError(f"--model {model_dir} is an unfinished run (no metrics.json); finish it first")
+    recorded = deletion_record(cfg)
+    if forget is None and recorded is None:
+        raise UserError(f"--model {model_dir} was never unlearned (no deletion record in its config.json); pass "
+                        "--forget C to name the class the audit measures")
+    c_f = model.class_id(forget if forget is not None else recorded)
+    if recorded is not None and forget is not None and model.class_id(recorded) != c_f:
+        raise UserError(f"--forget {forget} disagrees with the model's deletion record (class {recorded}); "
+                        "drop --forget")
+    base = (cfg.get("unlearning") or {}).get("base_model")
+    if oracle is not None:
+        if oracle_recipe is not None:
+            raise UserError("give --oracle or --oracle-recipe, not both")
+        o_cfg = _config(oracle, "--oracle")
+        if not (Path(oracle) / "metrics.json").exists():
+            raise UserError(f"--oracle {oracle} is an unfinished run (no metrics.json); finish it first")
+        diff = _same_data(cfg, o_cfg)
+        if diff:
+            raise UserError(f"--oracle {oracle} was trained on other data than the model ({', '.join(diff)} differ); "
+                            "use an oracle retrained on the model's own data")
+        rec = o_cfg.get("unlearning") or {}
+        if rec.get("method") != "retrain" or rec.get("forget_class") != c_f:
+            raise UserError(f"--oracle {oracle} is not a model retrained without class {c_f} (its record: "
+                            f"{rec.get('method') or 'never unlearned'}, class {rec.get('forget_class')}): it has seen "
+                            f"the class; retrain one with privgen unlearn run --method retrain --forget {c_f}")
+        return Subjects(str(Path(model_dir).resolve()), c_f, str(Path(oracle).resolve()), False,
+                        _check_original(original, cfg), base)
+    if base is None or not (Path(base) / "config.json").exists():
+        raise UserError(f"--model {model_dir} records no base model to retrain an oracle from; pass --oracle DIR "
+                        "(a model retrained without the class)")
+    base_cfg = read_json(Path(base) / "config.json")
+    recipe = base_cfg["recipe"]["name"]
+    if oracle_recipe is not None and oracle_recipe != recipe:
+        raise UserError(f"--oracle-recipe {oracle_recipe}: the oracle must be trained with the recipe of the model it "
+                        f"controls for ({recipe}), or its relearning speed is not comparable; drop the option")
+    return Subjects(str(Path(model_dir).resolve()), c_f, str(oracle_dir(Path(base), base_cfg, c_f, seed)), True,
+                    _check_original(original, cfg), str(Path(base).resolve()))
+
+
+def _check_original(original: Path | None, cfg: dict[str, Any]) -> str | None:
+    if original is None:
+        return None
+    o_cfg = _config(original, "--original")
+    if not (Path(original) / "metrics.json").exists():
+        raise UserError(f"--original {original} is an unfinished run (no metrics.json); finish it first")
+    diff = _same_data(cfg, o_cfg)
+    if diff:
+        raise UserError(f"--original {original} was trained on other data than the model ({', '.join(diff)} differ)")
+    return str(Path(original).resolve())
+
+
+def oracle_dir(base: Path, base_cfg: dict[str, Any], forget: int, seed: int) -> Path:
+    """The benchmark's cache entry for this base's retrain oracle, so the audit and the benchmark share it."""
+    from privgen.bench.unlearning_tasks import BenchSettings, MethodSpec, unlearned_dir
+
+    s = BenchSettings(data=base_cfg["data"], forget=forget, seed=seed, recipe=base_cfg["recipe"]["name"], aux="retain",
+                      unlearn_steps=None, unlearn_lr=None, attack_steps=1, attack_lr=1.0, attack_batch=1,
+                      curve_points=1, n_per_class=10, curve_n=1, eval_steps=1, guidance=1.0, device="cpu")
+    return unlearned_dir(s, MethodSpec("retrain", "retrain"), base=base.resolve())
+
+
+def check_regimes(regimes: tuple[Regime, ...], model_dir: str, forget: int) -> None:
+    """Build every cheap attacker's data once now, so a regime this model cannot have (k above the class's
+    images, public data of other classes) fails before anything is written."""
+    from privgen.audit.unlearning.battery import build_attack_data
+    from privgen.diffusion.store import describe_model
+
+    from privgen.diffusion.store import model_split
+
+    model = describe_model(model_dir)
+    have = int((model_split(model).train.y == forget).sum())
+    for regime in regimes:
+        if regime.k is not None and regime.k > have:
+            raise UserError(f"--regimes {regime.name}: the model's training split has only {have} images of class "
+                            f"{forget}; use a k of at most {have}")
+        if regime.source != "generated":
+            build_attack_data(model, _attack(regime, 1e-4, AuditSettings(steps=2, probe_steps=(1,))), forget, None)
+
+
+def _attack(regime: Regime, lr: float, s: AuditSettings) -> Attack:
+    return Attack(regime.source, lr, s.points, s.batch_size, s.seed, regime.k)
+
+
+# ---------------------------------------------------------------------------------------------- tasks
+
+
+def task_oracle(base: str, forget: int, out: str, seed: int, device: str, quiet: bool = True) -> dict[str, Any]:
+    """Retrain the oracle into the shared cache (nothing when it is there)."""
+    from privgen.cache import entry_lock
+    from privgen.unlearn import unlearn
+
+    with entry_lock(Path(out)):
+        if not (Path(out) / "metrics.json").exists():
+            unlearn(base, "retrain", forget, out, seed=seed, device=device, overwrite=True, quiet=quiet)
+    return {"dir": out}
+
+
+def task_cell(s: AuditSettings, role: str, model_dir: str, regime_name: str, lr: float, forget: int,
+              classifier_dir: str, quiet: bool = True) -> dict[str, Any]:
+    """One attack of the battery: `role` is model, oracle or original; the oracle's also measures quality."""
+    from privgen.attacks.aux import aux_version_key
+    from privgen.audit.unlearning.battery import cached_quality, run_attack
+    from privgen.bench.unlearning_tasks import model_key, slug
+    from privgen.cache import cache_path, digest
+    from privgen.checks import resolve_device
+    from privgen.diffusion.model import apply_threads
+    from privgen.diffusion.store import load_model, model_split
+    from privgen.eval import load_classifier
+    from privgen.serial import to_dict
+    from privgen.eval.forgetting import RealFeatures
+
+    dev = resolve_device(s.device)
+    clf, _ = load_classifier(classifier_dir, dev)
+    clf_key = digest(read_json(Path(classifier_dir) / "config.json"))
+    model = load_model(model_dir, dev)
+    apply_threads(model.recipe, dev)
+    regime = parse_regimes(regime_name)[0]
+    attack = _attack(regime, lr, s)
+    probe = s.probe()
+    quality = s.quality() if role == ORACLE else None
+    m_key = model_key(Path(model_dir))
+    key = {"model": m_key, "regime": regime.name, "source": regime.source, "k": regime.k,
+           **aux_version_key(regime.source), "forget": forget, "lr": lr, "points": attack.points,
+           "batch": attack.batch_size, "seed": s.seed, "probe": to_dict(probe),
+           "quality": to_dict(quality) if quality is not None else None, "classifier": clf_key}
+    path = cache_path("attacked", "audit", f"{slug(Path(model_dir).name)}-{regime.name}-lr{lr:g}-{digest(key)}")
+    real = q0 = None
+    if quality is not None:
+        real = RealFeatures.of(clf, model_split(model).test, forget)
+        q0 = cached_quality(model, m_key, clf, real, quality, clf_key)
+    start = time.perf_counter()
+    metrics = run_attack(path, model, attack, probe, forget, clf, {**key, "role": role}, quality=quality,
+                         quality_at_start=q0, real=real, quiet=quiet)
+    return {"dir": str(path), "metrics": metrics, "seconds": round(time.perf_counter() - start, 2)}
+
+
+def plan(s: AuditSettings, regimes: tuple[Regime, ...], subjects: Subjects, classifier_dir: str, quiet: bool):
+    from privgen.bench.pool import Task
+
+    tasks = []
+    if subjects.train_oracle:
+        tasks.append(Task("oracle", task_oracle, (subjects.base, subjects.forget, subjects.oracle, s.seed, s.device, quiet)))
+    roles = [(ORACLE, subjects.oracle), (MODEL, subjects.model)]
+    if subjects.original is not None:
+        roles.append((ORIGINAL, subjects.original))
+    if subjects.model == subjects.oracle:  # auditing the oracle itself: its attacks are the oracle's
+        roles = [r for r in roles if r[0] != MODEL]
+    for regime in regimes:
+        for lr in s.lrs:
+            for role, path in roles:
+                deps = ("oracle",) if role == ORACLE and subjects.train_oracle else ()
+                tasks.append(Task(cell_name(role, regime.name, lr), task_cell,
+                                  (s, role, path, regime.name, lr, subjects.forget, classifier_dir, quiet), deps))
+    return tasks
+
+
+def cell_name(role: str, regime: str, lr: float) -> str:
+    return f"{role} {regime} lr {lr:g}"
+
+
+def run_audit(model_dir: Path, out: Path, s: AuditSettings, *, forget: str | None = None, oracle: Path | None = None,
+              oracle_recipe: str | None = None, original: Path | None = None, workers: int = 2,
+              overwrite: bool = False, quiet: bool = False) -> RunDir:
+    """The whole audit: validate, run (or reuse) every attack, score, write metrics.json and report.md."""
+    from privgen.audit.unlearning.report import write_report
+    from privgen.audit.unlearning.summary import summarise
+    from privgen.bench.pool import run_graph
+    from privgen.eval import cached_classifier
+    from privgen.serial import to_dict
+
+    regimes = s.validate()
+    s = dataclasses.replace(s, num_inference_steps=s.steps_of_sampler())  # the config records the steps run
+    checks.positive_int("--workers", workers)
+    subjects = resolve_subjects(model_dir, forget, oracle, oracle_recipe, original, s.seed)
+    check_regimes(regimes, subjects.model, subjects.forget)
+    cfg = read_json(Path(subjects.model) / "config.json")
+    config = {"settings": to_dict(s), "model": subjects.model, "forget_class": subjects.forget,
+              "oracle": subjects.oracle, "oracle_trained_here": subjects.train_oracle, "original": subjects.original}
+    run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
+    start = time.perf_counter()
+    _, _, clf_dir = cached_classifier(cfg["data"], int(cfg["image_size"]), int(cfg.get("split_seed", 0)),
+                                      device=s.device, quiet=quiet)
+    results = run_graph(plan(s, regimes, subjects, str(clf_dir), quiet), workers, desc="audit unlearning", quiet=quiet)
+    if subjects.model == subjects.oracle:
+        results.update({cell_name(MODEL, r.name, lr): results[cell_name(ORACLE, r.name, lr)]
+                        for r in regimes for lr in s.lrs})
+    payload = summarise(s, regimes, subjects, results, read_json(Path(clf_dir) / "metrics.json"))
+    payload["wall_seconds"] = round(time.perf_counter() - start, 1)
+    payload["attack_task_seconds"] = {role: round(sum(v["seconds"] for k, v in results.items()
+                                                      if k.startswith(role + " ") and "seconds" in v), 1)
+                                      for role in (MODEL, ORACLE, ORIGINAL)}
+    write_report(run, payload)
+    run.write_metrics(payload)
+    return run
