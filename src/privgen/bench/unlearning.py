@@ -127,10 +127,15 @@ def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, o
     reserve_pretrain(s)
     results = run_graph(plan(s, specs, str(clf_dir), str(out)), workers, desc="bench unlearning", quiet=quiet)
     payload = build_results(s, specs, results, str(clf_dir), time.perf_counter() - start)
+    return publish(run, s, payload, len(specs) + 1, write_results_csv, write_report)
+
+
+def publish(run: RunDir, s: BenchSettings, payload: dict[str, Any], models: int, write_csv, write_md) -> RunDir:
+    """results.json, results.csv, report.md, then metrics.json (written last: it marks the run finished)."""
     atomic_write_json(run.file("results.json"), payload)
-    write_results_csv(run.file("results.csv"), payload)
-    write_report(run.path, s, payload)
-    run.write_metrics({"wall_seconds": payload["wall_seconds"], "methods": len(specs) + 1})
+    write_csv(run.file("results.csv"), payload)
+    write_md(run.path, s, payload)
+    run.write_metrics({"wall_seconds": payload["wall_seconds"], "methods": models})
     return run
 
 

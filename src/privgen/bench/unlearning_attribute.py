@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from privgen.bench.pool import run_graph
-from privgen.bench.unlearning import ORACLE, ORIGINAL, plan
+from privgen.bench.unlearning import ORACLE, ORIGINAL, plan, publish
 from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, _finished, digest, guidance_key,
                                             guidance_scales, model_key, reserve_pretrain, sampler_key, slug)
 from privgen.diffusion.solvers import describe
@@ -169,14 +169,9 @@ def run_attribute_benchmark(s: BenchSettings, specs: list[MethodSpec], out: Path
     _, _, clf_dir = cached_classifier(s.data, get_recipe(s.recipe).image_size, 0, device=s.device, quiet=quiet)
     reserve_pretrain(s)
     results = run_graph(plan(s, specs, str(clf_dir), str(out), attack=task_attack_attribute), workers,
-                        desc="bench unlearning (attribute)",
-                        quiet=quiet)
+                        desc="bench unlearning (attribute)", quiet=quiet)
     payload = build_results(s, specs, results, str(clf_dir), time.perf_counter() - start)
-    atomic_write_json(run.file("results.json"), payload)
-    write_results_csv(run.file("results.csv"), payload)
-    write_report(run.path, s, payload)
-    run.write_metrics({"wall_seconds": payload["wall_seconds"], "methods": len(specs) + 1})
-    return run
+    return publish(run, s, payload, len(specs) + 1, write_results_csv, write_report)
 
 
 def build_results(s: BenchSettings, specs: list[MethodSpec], results: dict[str, Any], classifier_dir: str,

@@ -56,3 +56,12 @@ def load_checkpoint(path: Path, model: VflModel, sched: Schedule) -> int:
         raise UserError(f"{path}: {e}; the checkpoint belongs to another run") from None
     model.transport.restore_counters(state["transport"])
     return int(state["iteration"].item())
+
+
+def load_unfinished(path: Path, model: VflModel, sched: Schedule, planned: int, out: Path) -> int:
+    """Resume from `path`: the iterations it holds, refused when the run already reached its budget."""
+    done = load_checkpoint(path, model, sched)
+    if done >= planned:
+        raise UserError(f"--out {out} holds a checkpoint of {done} iterations already (the run stopped before "
+                        "saving its model): ask for more --iterations/--epochs to continue it, or pass --overwrite")
+    return done

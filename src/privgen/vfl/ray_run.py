@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from privgen.errors import UserError
 from privgen.runs import RunDir, save_tensors, verify_checksum
 from privgen.seeding import seed_everything
-from privgen.vfl.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from privgen.vfl.checkpoint import CHECKPOINT, load_unfinished, save_checkpoint
 from privgen.vfl.config import GanConfig
 from privgen.vfl.nets import NetSizes
 from privgen.vfl.psi import align
@@ -115,10 +115,7 @@ def train_ray_run(spec: dict[str, Any], out: Path | str, seed: int, n_iter_for, 
         def resume(sched) -> int:
             if not ckpt.exists():
                 return 0
-            done = load_checkpoint(ckpt, model, sched)
-            if done >= n_iter:
-                raise UserError(f"--out {run.path} holds a checkpoint of {done} iterations already: ask for more "
-                                "--iterations/--epochs to continue it, or pass --overwrite")
+            done = load_unfinished(ckpt, model, sched, n_iter, run.path)
             model.gather(lambda w: w.load_checkpoint.remote(done), "resuming")
             run.log(event="resumed", iteration=done)
             return done

@@ -15,7 +15,7 @@ from privgen import checks
 from privgen.errors import UserError
 from privgen.runs import RunDir, verify_checksum
 from privgen.seeding import resolve_device, seed_everything
-from privgen.vfl.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from privgen.vfl.checkpoint import CHECKPOINT, load_unfinished, save_checkpoint
 from privgen.vfl.config import GanConfig
 from privgen.vfl.evaluate import fd_probe
 from privgen.vfl.models import MODELS
@@ -134,11 +134,7 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
     def resume(sched) -> int:
         if not ckpt.exists():
             return 0
-        done = load_checkpoint(ckpt, model, sched)
-        if done >= n_iter:
-            raise UserError(f"--out {run.path} holds a checkpoint of {done} iterations already (the run stopped "
-                            "before saving its model): ask for more --iterations/--epochs to continue it, or pass "
-                            "--overwrite")
+        done = load_unfinished(ckpt, model, sched, n_iter, run.path)
         run.log(event="resumed", iteration=done)
         return done
 
