@@ -10,6 +10,7 @@ never read. Results: results.json, results.csv, report.md, relearning curves and
 from __future__ import annotations
 
 import csv
+import io
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,12 +21,13 @@ import numpy as np
 from privgen.bench.pool import run_graph
 from privgen.bench.unlearning import ORACLE, ORIGINAL, plan, publish
 from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, _finished, digest, guidance_key,
-                                            guidance_scales, model_key, reserve_pretrain, sampler_key, slug)
+                                            cached_images, guidance_scales, model_key, reserve_pretrain, sampler_key,
+                                            slug)
 from privgen.diffusion.solvers import describe
 from privgen.cache import cache_path
 from privgen.checks import resolve_device
 from privgen.errors import UserError
-from privgen.runs import RunDir, atomic_write_json, read_json
+from privgen.runs import RunDir, atomic_write_npz, atomic_write_text, read_json
 from privgen.serial import to_dict
 
 KIND = "bench-unlearning"
@@ -65,16 +67,8 @@ def cached_attribute_evaluation(model, model_dir: Path, s: BenchSettings, target
     key = digest({"model": model_key(model_dir), "forget_attribute": s.forget_attribute, "n": s.n_per_class,
                   "steps": s.eval_steps, "seed": s.seed, "classifier": clf_key, "scales": scales, "v": 1,
                   **sampler_key(s)})
-    path = cache_path("evals-attribute", key)
-    if (path / "metrics.json").exists():
-        with np.load(path / "images.npz", allow_pickle=False) as z:
-            return read_json(path / "metrics.json"), {k: z[k] for k in z.files}
-    metrics, images = evaluate_attribute(model, target, measure, clf, real, s.n_per_class, scales, s.eval_steps,
-                                         s.seed, sampler=s.sampler)
-    path.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path / "images.npz", **images)
-    atomic_write_json(path / "metrics.json", metrics)
-    return metrics, images
+    return cached_images(cache_path("evals-attribute", key), lambda: evaluate_attribute(
+        model, target, measure, clf, real, s.n_per_class, scales, s.eval_steps, s.seed, sampler=s.sampler))
 
 
 class AttributeProbe:
@@ -154,7 +148,7 @@ def task_attack_attribute(s: BenchSettings, label: str, model_dir: str, classifi
             for c in range(min(3, target.space.num_classes)):
                 start = (c * values + target.value) * n
                 rows[f"{when}_{g}_{c}"] = x[start:start + GRID_COLUMNS]
-    np.savez_compressed(grids / f"{slug(label)}.npz", **rows)
+    atomic_write_npz(grids / f"{slug(label)}.npz", **rows)
     return {"before": before, "after": after, "attack": att, "attacked_dir": str(att_dir)}
 
 
@@ -193,15 +187,16 @@ FIELDS = ("forget_rate", "kept_attr_acc", "class_acc", "forget_class_acc", "fd_r
 
 
 def write_results_csv(path: Path, payload: dict[str, Any]) -> Path:
-    """Tidy rows: model × guidance × before/after the attack."""
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["model", "guidance", "when", *FIELDS, "forget_rate_lo", "forget_rate_hi"])
-        for label, m in payload["models"].items():
-            for g in payload["scales"]:
-                for when in ("before", "after"):
-                    r = m[when][g]
-                    w.writerow([label, g[1:], when, *(r[k] for k in FIELDS), *r["forget_rate_ci"]])
+    """Tidy rows: model × guidance × before/after the attack (written atomically, like every result file)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["model", "guidance", "when", *FIELDS, "forget_rate_lo", "forget_rate_hi"])
+    for label, m in payload["models"].items():
+        for g in payload["scales"]:
+            for when in ("before", "after"):
+                r = m[when][g]
+                w.writerow([label, g[1:], when, *(r[k] for k in FIELDS), *r["forget_rate_ci"]])
+    atomic_write_text(path, buf.getvalue())
     return path
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from privgen.cache import cache_path, digest, entry_lock
 from privgen.checks import resolve_device
 from privgen.diffusion.model import get_recipe
-from privgen.runs import RunDir, atomic_write_json, read_json
+from privgen.runs import RunDir, atomic_write_json, atomic_write_npz, read_json
 from privgen.serial import to_dict
 from privgen.unlearn.report import grid_classes  # noqa: F401  (the rows of every before/after grid)
 
@@ -188,16 +188,22 @@ def cached_evaluation(model, model_dir: Path, s: BenchSettings, clf, real, clf_k
     the cache's evals/, keyed by everything that decides the samples (sampler and steps included)."""
     from privgen.eval.forgetting import evaluate_forgetting
 
-    scales = guidance_scales(s)
     path = cache_path("evals", evaluation_key(model_key(model_dir), s, clf_key))
+    metrics, images = cached_images(path, lambda: evaluate_forgetting(
+        model, clf, real, n_per_class=s.n_per_class, guidance_scales=guidance_scales(s), sampler=s.sampler,
+        num_inference_steps=s.eval_steps, seed=s.seed))
+    return {"sampler": "ddim", **metrics}, images  # entries made before the sampler choice were all DDIM
+
+
+def cached_images(path: Path, compute: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray]]]
+                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """An evaluation cache entry: images.npz, then metrics.json (written last: it marks the entry complete)."""
     if (path / "metrics.json").exists():
         with np.load(path / "images.npz", allow_pickle=False) as z:
-            return {"sampler": "ddim", **read_json(path / "metrics.json")}, {k: z[k] for k in z.files}
-    metrics, images = evaluate_forgetting(model, clf, real, n_per_class=s.n_per_class, guidance_scales=scales,
-                                          sampler=s.sampler, num_inference_steps=s.eval_steps, seed=s.seed)
-    path.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path / "images.npz", **images)
-    atomic_write_json(path / "metrics.json", metrics)  # written last: marks the entry complete
+            return read_json(path / "metrics.json"), {k: z[k] for k in z.files}
+    metrics, images = compute()
+    atomic_write_npz(path / "images.npz", **images)
+    atomic_write_json(path / "metrics.json", metrics)
     return metrics, images
 
 
@@ -243,6 +249,6 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     n = s.n_per_class
     pick = {f"{when}_{g}_{c}": imgs[g][c * n:c * n + GRID_COLUMNS]
             for when, imgs in (("before", img_before), ("after", img_after)) for g in imgs for c in rows}
-    np.savez_compressed(grids / f"{slug(label)}.npz", **pick)
+    atomic_write_npz(grids / f"{slug(label)}.npz", **pick)
     return {"before": before, "after": after, "attack": att, "attacked_dir": str(att_dir),
             "num_classes": model.num_classes}
