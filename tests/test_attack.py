@@ -65,6 +65,15 @@ def test_generated_keeps_only_recognised_conditions(models):
     clf = cached_classifier("digits", 8, 0, device="cpu", quiet=True)[0]
     everything = build_aux("generated", AuxRequest(model, n_generated=8, keep_threshold=0.0, classifier=clf))
     assert len(everything) == 8 * model.num_classes
+    # the source samples with the default solver (version 2 of its data, in every attack's cache key)
+    from privgen.attacks.aux import aux_version_key
+    from privgen.diffusion.sampler import sample_labels
+    from privgen.diffusion.solvers import DPMPP_STEPS
+
+    labels = torch.arange(model.num_classes).repeat_interleave(8)
+    expected = sample_labels(model, labels, guidance_scale=3.0, sampler="dpmpp", num_inference_steps=DPMPP_STEPS, seed=0)
+    assert torch.equal(everything.x, expected)
+    assert aux_version_key("generated") == {"aux_version": 2}
     none_kept = AuxRequest(model, n_generated=8, keep_threshold=1.01, classifier=clf)
     with pytest.raises(Exception, match="recognises none"):
         build_aux("generated", none_kept)
