@@ -163,3 +163,47 @@ def test_run_graph_order_and_stage_lines_without_a_terminal(capsys):
     assert capsys.readouterr().err == ""
     with pytest.raises(ValueError, match="cycle"):
         run_graph([Task("a", _double, (1,), deps=("b",)), Task("b", _double, (1,), deps=("a",))], workers=1)
+
+
+def _comparable(obj):
+    """results.json without wall-clock numbers and cache paths (the cache keys hash the cache's own path)."""
+    if isinstance(obj, dict):
+        return {k: _comparable(v) for k, v in obj.items()
+                if "seconds" not in k and "of_pretrain" not in k and not k.endswith("dir")}
+    if isinstance(obj, list):
+        return [_comparable(v) for v in obj]
+    return obj
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_local_pool_results(tmp_path, monkeypatch):
+    """The same tiny benchmark on the local pool and as Ray tasks on a local Ray instance, each into an empty
+    cache (so each trains, unlearns and attacks every model itself; they share only the classifier): the
+    same results.json, timings aside."""
+    import shutil
+
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'privgen[ray]' (make test installs it)")
+    from privgen.eval import cached_classifier
+
+    assert not ray.is_initialized()
+    settings = BenchSettings(**{**TINY, "attack_steps": 2, "curve_points": 1, "eval_steps": 2})
+    _, _, clf = cached_classifier("digits", 8, 0, device="cpu", quiet=True)
+    out = {}
+    for executor in ("local", "ray"):
+        cache = tmp_path / f"cache-{executor}"
+        shutil.copytree(clf, cache / "classifiers" / clf.name)
+        monkeypatch.setenv("PRIVGEN_CACHE", str(cache))  # the local Ray instance's workers inherit it
+        run_benchmark(settings, "ga", tmp_path / executor, workers=2, quiet=True, executor=executor)
+        assert (cache / "diffusion").is_dir() and (cache / "attacked").is_dir()
+        out[executor] = _comparable(json.loads((tmp_path / executor / "results.json").read_text()))
+    assert not ray.is_initialized()  # the instance it started is shut down
+    assert out["ray"] == out["local"]
+    assert set(out["ray"]["methods"]) == {"original", "retrain", "ga"}
+    assert out["ray"]["methods"]["ga"]["aux_loss_after"] > 0  # numbers, not an empty payload
+
+
+def test_executor_bad_inputs(cli, tmp_path):
+    base = ["bench", "unlearning", "--data", "digits", "--recipe", "tiny8", "--out", tmp_path / "a"]
+    assert_user_error(cli(*base, "--executor", "slurm"), "--executor must be one of local, ray")
+    assert_user_error(cli(*base, "--address", "auto"), "--address joins a Ray cluster; add --executor ray")
+    assert not (tmp_path / "a").exists()

@@ -32,10 +32,13 @@ def mark_shared_worker() -> None:
 
 
 def job_threads() -> int:
+    """PRIVGEN_THREADS, else 1 in a pool worker, else this machine's cores shared among the processes a
+    launcher started on it (`accelerate launch` / torchrun set LOCAL_WORLD_SIZE)."""
     override = os.environ.get("PRIVGEN_THREADS", "").strip()
     if override.isdigit() and int(override) > 0:
         return int(override)
-    return 1 if _shared else available_cores()
+    local = os.environ.get("LOCAL_WORLD_SIZE", "").strip()
+    return 1 if _shared else max(available_cores() // (int(local) if local.isdigit() and int(local) > 0 else 1), 1)
 
 
 def set_job_threads(device: object = "cpu") -> int:

@@ -25,10 +25,9 @@ from privgen.diffusion.model import apply_threads
 from privgen.diffusion.store import KIND, DiffusionModel, load_model, save_unet
 from privgen.diffusion.trainer import TrainState, fit, init_state
 from privgen.runlog import LossLog, log_interval
-from privgen import checks
+from privgen import checks, parallel
 from privgen.errors import UserError
 from privgen.runs import RunDir
-from privgen.checks import resolve_device
 
 RUN_KIND = KIND  # an attacked model is a diffusion model directory like any other
 CHECKPOINTS = "checkpoints"
@@ -84,11 +83,13 @@ def relearn_run(model_dir: Path | str, aux_source: str, out: Path | str, *, step
                 quiet: bool = False) -> RunDir:
     """`privgen attack relearn`: attack one model; writes a model directory plus checkpoints/step-N/ folders,
     log.jsonl (losses), loss.png, report.md and, with a probe, the relearning curve (metrics.json and
-    relearn_curve.png)."""
+    relearn_curve.png). Under `accelerate launch` every process fine-tunes (data-parallel); the main one
+    probes and writes every file."""
     check_budget(steps, lr, batch_size, checkpoint_every)
     if probe is not None:
         probe.check(steps)
-    dev = resolve_device(device)
+    par, dev = parallel.setup(device)
+    par.check_batch(batch_size)
     model = load_model(model_dir, dev)
     apply_threads(model.recipe, dev)
     if kshot_class is not None and aux_source != "kshot":
@@ -98,19 +99,24 @@ def relearn_run(model_dir: Path | str, aux_source: str, out: Path | str, *, step
     if aux_source == "generated" or probe is not None:
         from privgen.eval import cached_classifier, load_classifier
 
-        clf = (load_classifier(classifier, dev)[0] if classifier else
-               cached_classifier(model.config["data"], model.image_size, int(model.config.get("split_seed", 0)),
-                                 device=device, quiet=quiet)[0])
+        with par.main_first():  # the main process trains a missing classifier into the cache, the others read it
+            clf = (load_classifier(classifier, dev)[0] if classifier else
+                   cached_classifier(model.config["data"], model.image_size, int(model.config.get("split_seed", 0)),
+                                     device=str(dev), quiet=par.quiet(quiet))[0])
     aux = build_aux(aux_source, AuxRequest(model, seed=seed, k=k, kshot_class=kshot_class, classifier=clf))
     attack = {"aux": aux_source, "aux_description": aux.description, "n_aux": len(aux), "steps": steps, "lr": lr,
               "batch_size": batch_size, "seed": seed, "base_model": str(Path(model_dir).resolve()),
               "k": k if aux_source == "kshot" else None}
     if probe is not None:
         attack["probe"] = {**probe.as_config(model), "forget_class": probe_class}
-    run = RunDir.create(out, RUN_KIND, {**model.config, "device": str(dev), "attack": attack}, overwrite=overwrite)
+    run = RunDir(Path(out), RUN_KIND)
+    if par.is_main:
+        run = RunDir.create(out, RUN_KIND, {**model.config, "device": str(dev), "attack": attack, **par.config()},
+                            overwrite=overwrite)
+    par.wait()
     before = aux_loss(model.unet, aux, model.null_class)
     forget_probe = None
-    if probe is not None:
+    if probe is not None and par.is_main:
         from privgen.attacks.probe import ForgetProbe
 
         forget_probe = ForgetProbe(model, clf, probe_class, probe.n_per_class, probe.guidance_scale,
@@ -128,11 +134,14 @@ def relearn_run(model_dir: Path | str, aux_source: str, out: Path | str, *, step
             forget_probe(step, unet)
             run.log(event="probe", **forget_probe.points[-1])
 
-    losses = LossLog(run, log_interval(steps))
+    losses = LossLog(run, log_interval(steps)) if par.is_main else None
     start = time.perf_counter()
     state = relearn(model, aux, steps=steps, lr=lr, batch_size=batch_size, seed=seed, checkpoint_every=cadence,
                     on_checkpoint=hook, quiet=quiet,
                     on_step=lambda step, parts: losses.add(step, {"loss": parts["loss"]}, lr=parts["lr"]))
+    if not par.is_main:
+        par.wait()  # until the main process has written the model
+        return run
     losses.flush(steps)
     probe_seconds = forget_probe.seconds if forget_probe is not None else 0.0
     seconds = time.perf_counter() - start - probe_seconds
@@ -144,6 +153,7 @@ def relearn_run(model_dir: Path | str, aux_source: str, out: Path | str, *, step
         metrics.update(relearn_curve=forget_probe.points, probe_seconds=round(probe_seconds, 2))
     run.write_metrics(metrics)
     write_attack_report(run)
+    par.wait()
     return run
 
 

@@ -7,6 +7,10 @@ the unlearning methods; the attacks) run side by side. `workers=1` runs everythi
 Progress inside a task is not lost in a worker: its bars forward their state through a queue (see
 `privgen.progress.set_sink`), and the graph's own bar (or heartbeat line) shows each running task's step,
 rate and ETA, so a log file sees more than one line per finished task.
+
+Where the tasks run is an executor (`EXECUTORS`): `local` (this machine's process pool, the default) or
+`ray` (Ray tasks on every core of a cluster, `privgen.bench.ray_executor`). Both run the same task
+functions with the same arguments, so their results, and the cache entries they write, are the same.
 """
 
 from __future__ import annotations
@@ -71,18 +75,62 @@ def describe_inner(ev: dict[str, Any]) -> str:
     return text
 
 
-def run_graph(tasks: list[Task], workers: int = 2, desc: str = "bench", quiet: bool = False) -> dict[str, Any]:
-    """Run every task once its deps are done; returns {name: result}. A failing task stops the graph."""
-    names = [t.name for t in tasks]
-    if len(set(names)) != len(names):
-        raise ValueError("task names must be unique")
-    unknown = {d for t in tasks for d in t.deps} - set(names)
-    if unknown:
-        raise ValueError(f"unknown dependencies: {sorted(unknown)}")
-    results: dict[str, Any] = {}
-    pending = list(tasks)
-    bar = progress(total=len(tasks), desc=desc, quiet=quiet, leave=True)
-    start = time.perf_counter()
+class Graph:
+    """The bookkeeping every executor shares: which tasks are ready, their bound arguments, the results,
+    and one progress bar for the whole graph."""
+
+    def __init__(self, tasks: list[Task], desc: str, quiet: bool) -> None:
+        names = [t.name for t in tasks]
+        if len(set(names)) != len(names):
+            raise ValueError("task names must be unique")
+        unknown = {d for t in tasks for d in t.deps} - set(names)
+        if unknown:
+            raise ValueError(f"unknown dependencies: {sorted(unknown)}")
+        self.total, self.desc, self.quiet = len(tasks), desc, quiet
+        self.results: dict[str, Any] = {}
+        self.pending = list(tasks)
+        self.bar = progress(total=len(tasks), desc=desc, quiet=quiet, leave=True)
+        self.start = time.perf_counter()
+
+    def ready(self) -> list[Task]:
+        """Tasks whose deps are done, in plan order; they leave `pending`."""
+        out = [t for t in self.pending if all(d in self.results for d in t.deps)]
+        for t in out:
+            self.pending.remove(t)
+        return out
+
+    def args_of(self, t: Task) -> tuple:
+        return t.bind({d: self.results[d] for d in t.deps}) if t.bind else t.args
+
+    def cycle(self) -> ValueError:
+        return ValueError(f"dependency cycle among {[t.name for t in self.pending]}")
+
+    def finished(self, name: str, result: Any) -> None:
+        self.results[name] = result
+        self.bar.update(1)
+        if isinstance(self.bar, progress_mod.Heartbeat) and not self.quiet:  # no terminal: a line per finished stage too
+            print(f"{self.desc}: {len(self.results)}/{self.total} done, {name} "
+                  f"({time.perf_counter() - self.start:.0f} s)", file=sys.stderr, flush=True)
+
+    def running(self, names: list[str]) -> None:
+        self.bar.set_description(f"{self.desc}: {', '.join(sorted(names))}")
+
+
+def run_graph(tasks: list[Task], workers: int = 2, desc: str = "bench", quiet: bool = False,
+              executor: str = "local", address: str | None = None) -> dict[str, Any]:
+    """Run every task once its deps are done, on `executor`; returns {name: result}. A failing task stops
+    the graph. `address` joins a running Ray cluster (executor `ray`; without it a local one is started
+    with `workers` CPUs)."""
+    run = executor_of(executor)
+    if executor == "local":
+        return run(tasks, workers, desc, quiet)
+    return run(tasks, workers, desc, quiet, address)
+
+
+def run_local(tasks: list[Task], workers: int = 2, desc: str = "bench", quiet: bool = False) -> dict[str, Any]:
+    """This machine's process pool (spawned workers, one torch thread each); `workers=1`: this process."""
+    graph = Graph(tasks, desc, quiet)
+    results, bar = graph.results, graph.bar
     inner: dict[str, str] = {}  # running task -> its latest forwarded progress
 
     def on_event(ev: dict[str, Any]) -> None:
@@ -93,21 +141,9 @@ def run_graph(tasks: list[Task], workers: int = 2, desc: str = "bench", quiet: b
         if not bar.disable:
             bar.set_postfix_str("; ".join(f"[{k}] {v}" for k, v in inner.items()))
 
-    def finished(name: str) -> None:
+    def finished(name: str, result: Any) -> None:
         inner.pop(name, None)
-        bar.update(1)
-        if isinstance(bar, progress_mod.Heartbeat) and not quiet:  # no terminal: a line per finished stage too
-            print(f"{desc}: {len(results)}/{len(tasks)} done, {name} ({time.perf_counter() - start:.0f} s)",
-                  file=sys.stderr, flush=True)
-
-    def ready() -> list[Task]:
-        out = [t for t in pending if all(d in results for d in t.deps)]
-        for t in out:
-            pending.remove(t)
-        return out
-
-    def args_of(t: Task) -> tuple:
-        return t.bind({d: results[d] for d in t.deps}) if t.bind else t.args
+        graph.finished(name, result)
 
     if workers <= 1:
         global _current_task
@@ -115,14 +151,13 @@ def run_graph(tasks: list[Task], workers: int = 2, desc: str = "bench", quiet: b
         if not quiet:  # the tasks' own bars report here, as a worker's would
             progress_mod.set_sink(lambda ev: on_event({**ev, "task": _current_task}))
         try:
-            while pending:
-                batch = ready()
+            while graph.pending:
+                batch = graph.ready()
                 if not batch:
-                    raise ValueError(f"dependency cycle among {[t.name for t in pending]}")
+                    raise graph.cycle()
                 for t in batch:
-                    bar.set_description(f"{desc}: {t.name}")
-                    results[t.name] = _run_task(t.name, t.fn, *args_of(t))
-                    finished(t.name)
+                    graph.running([t.name])
+                    finished(t.name, _run_task(t.name, t.fn, *graph.args_of(t)))
         finally:
             progress_mod.set_sink(previous)
         bar.close()
@@ -132,12 +167,12 @@ def run_graph(tasks: list[Task], workers: int = 2, desc: str = "bench", quiet: b
     running: dict[Future, str] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
                              initargs=(events,)) as pool:
-        while pending or running:
-            for t in ready():
-                running[pool.submit(_run_task, t.name, t.fn, *args_of(t))] = t.name
+        while graph.pending or running:
+            for t in graph.ready():
+                running[pool.submit(_run_task, t.name, t.fn, *graph.args_of(t))] = t.name
             if not running:
-                raise ValueError(f"dependency cycle among {[t.name for t in pending]}")
-            bar.set_description(f"{desc}: {', '.join(sorted(running.values()))}")
+                raise graph.cycle()
+            graph.running(list(running.values()))
             done: set[Future] = set()
             while not done:
                 done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
@@ -153,7 +188,24 @@ def run_graph(tasks: list[Task], workers: int = 2, desc: str = "bench", quiet: b
                     pool.shutdown(wait=False, cancel_futures=True)
                     bar.close()
                     raise fut.exception()
-                results[name] = fut.result()
-                finished(name)
+                finished(name, fut.result())
     bar.close()
     return results
+
+
+def _run_ray(*args: Any) -> dict[str, Any]:
+    from privgen.bench.ray_executor import run_ray
+
+    return run_ray(*args)
+
+
+# name -> fn(tasks, workers, desc, quiet[, address]); the Ray one imports Ray only when chosen.
+EXECUTORS: dict[str, Callable[..., dict[str, Any]]] = {"local": run_local, "ray": _run_ray}
+
+
+def executor_of(name: str) -> Callable[..., dict[str, Any]]:
+    from privgen.errors import UserError
+
+    if name not in EXECUTORS:
+        raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {name!r}")
+    return EXECUTORS[name]

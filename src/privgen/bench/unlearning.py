@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from privgen.bench.pool import Task, run_graph
+from privgen.bench.pool import Task, executor_of, run_graph
 from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, reserve_pretrain, task_attack, task_pretrain,
                                             task_unlearn)
 from privgen.diffusion.solvers import get_solver
@@ -50,6 +50,17 @@ def parse_methods(text: str) -> list[MethodSpec]:
         if name != ORACLE:
             specs.append(spec)
     return [MethodSpec(ORACLE, ORACLE)] + specs
+
+
+def check_executor(executor: str, address: str | None) -> None:
+    """A known executor; --address only with Ray (the local pool has no cluster to join)."""
+    executor_of(executor)
+    if address is not None and executor != "ray":
+        raise UserError(f"--address joins a Ray cluster; add --executor ray (got --executor {executor})")
+    if executor == "ray":
+        from privgen.bench.ray_executor import require_ray
+
+        require_ray()
 
 
 def validate(s: BenchSettings, workers: int) -> None:
@@ -105,7 +116,9 @@ def plan(s: BenchSettings, specs: list[MethodSpec], classifier_dir: str, out: st
 
 
 def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, overwrite: bool = False,
-                  quiet: bool = False) -> RunDir:
+                  quiet: bool = False, executor: str = "local", address: str | None = None) -> RunDir:
+    """The benchmark's tasks on `executor` (`local` process pool, or `ray` with `address`); the executor
+    does not change a number, so it is not part of config.json and either can resume the other's run."""
     from privgen.bench.unlearning_report import build_results, write_report, write_results_csv
     from privgen.eval import cached_classifier
 
@@ -116,16 +129,19 @@ def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, o
             raise UserError("give --forget (a class) or --forget-attribute (NAME=VALUE), not both")
         check_attribute(s)
         validate(s, workers)
-        return run_attribute_benchmark(s, parse_methods(methods), out, workers, overwrite, quiet)
+        check_executor(executor, address)
+        return run_attribute_benchmark(s, parse_methods(methods), out, workers, overwrite, quiet, executor, address)
     s = resolve_forget(s)
     validate(s, workers)
+    check_executor(executor, address)
     specs = parse_methods(methods)
     config = {"settings": to_dict(s), "methods": [sp.label for sp in specs], "workers": workers}
     run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
     start = time.perf_counter()
     _, clf_cfg, clf_dir = cached_classifier(s.data, _image_size(s), 0, device=s.device, quiet=quiet)
     reserve_pretrain(s)
-    results = run_graph(plan(s, specs, str(clf_dir), str(out)), workers, desc="bench unlearning", quiet=quiet)
+    results = run_graph(plan(s, specs, str(clf_dir), str(out)), workers, desc="bench unlearning", quiet=quiet,
+                        executor=executor, address=address)
     payload = build_results(s, specs, results, str(clf_dir), time.perf_counter() - start)
     return publish(run, s, payload, len(specs) + 1, write_results_csv, write_report)
 

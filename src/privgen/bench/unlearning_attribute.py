@@ -153,7 +153,8 @@ def task_attack_attribute(s: BenchSettings, label: str, model_dir: str, classifi
 
 
 def run_attribute_benchmark(s: BenchSettings, specs: list[MethodSpec], out: Path, workers: int = 2,
-                            overwrite: bool = False, quiet: bool = False) -> RunDir:
+                            overwrite: bool = False, quiet: bool = False, executor: str = "local",
+                            address: str | None = None) -> RunDir:
     from privgen.eval import cached_classifier
     from privgen.diffusion.model import get_recipe
 
@@ -163,7 +164,7 @@ def run_attribute_benchmark(s: BenchSettings, specs: list[MethodSpec], out: Path
     _, _, clf_dir = cached_classifier(s.data, get_recipe(s.recipe).image_size, 0, device=s.device, quiet=quiet)
     reserve_pretrain(s)
     results = run_graph(plan(s, specs, str(clf_dir), str(out), attack=task_attack_attribute), workers,
-                        desc="bench unlearning (attribute)", quiet=quiet)
+                        desc="bench unlearning (attribute)", quiet=quiet, executor=executor, address=address)
     payload = build_results(s, specs, results, str(clf_dir), time.perf_counter() - start)
     return publish(run, s, payload, len(specs) + 1, write_results_csv, write_report)
 

@@ -49,6 +49,10 @@ def relearn(model: Path = typer.Option(..., "--model", help="Diffusion model dir
     run = relearn_run(model, aux, out, steps=steps, lr=lr, batch_size=batch_size, seed=seed, k=k,
                       kshot_class=kshot_class, checkpoint_every=checkpoint_every, classifier=classifier, probe=probe,
                       device=device, overwrite=overwrite, quiet=quiet)
+    from privgen.parallel import current
+
+    if not current().is_main:  # under accelerate launch: one summary, from the main process
+        return
     m = run.metrics
     curve = ""
     if "relearn_curve" in m:

@@ -85,7 +85,15 @@ def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (re
                guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale",
                                                               help="Guidance of the headline numbers and curves, any "
                                                                    "positive scale (default 3); 1 and 3 are always evaluated too."),
-               workers: int = typer.Option(2, "--workers", help="Worker processes (1 torch thread each)."),
+               workers: int = typer.Option(2, "--workers", help="Worker processes (1 torch thread each); with "
+                                                                "--executor ray and no --address, the local Ray "
+                                                                "instance's CPUs."),
+               executor: str = typer.Option("local", "--executor",
+                                            help="Where the tasks run: local (this machine's process pool) or ray "
+                                                 "(Ray tasks; needs privgen[ray]). Same numbers, same cache."),
+               address: Optional[str] = typer.Option(None, "--address",
+                                                     help="--executor ray: join this Ray cluster (auto or HOST:PORT) "
+                                                          "instead of starting a local one."),
                seed: int = Seed, device: str = Device,
                overwrite: bool = typer.Option(False, "--overwrite", help="Replace results of different options at --out."),
                quiet: bool = Quiet,
@@ -113,6 +121,6 @@ def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (re
                       guidance=renamed("--guidance-scale", guidance_scale, "--guidance", guidance_old, 3.0),
                       device=str(resolve_device(device)),  # "auto" resolved: the settings record the real device
                       forget_attribute=forget_attribute)
-    run = run_benchmark(s, methods, out, workers, overwrite, quiet)
+    run = run_benchmark(s, methods, out, workers, overwrite, quiet, executor, address)
     print((run.path / "report.md").read_text().split("\n## ")[0])
     print(f"wrote {run.path / 'results.json'}, {run.path / 'results.csv'} and {run.path / 'report.md'}")

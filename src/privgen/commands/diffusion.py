@@ -33,15 +33,20 @@ def train(data: str = Data,
           device: str = Device, overwrite: bool = Overwrite, quiet: bool = Quiet) -> None:
     """Pretrain on the training split; resumes from the last checkpoint in --out.
 
-    Writes log.jsonl (losses), loss.png, a sample grid per checkpoint (samples/) and report.md.
+    Writes log.jsonl (losses), loss.png, a sample grid per checkpoint (samples/) and report.md. Data-parallel
+    on N processes with `accelerate launch ... -m privgen diffusion train ...` (docs/scale.md).
     """
     from privgen.checks import optional_positive_int, resolve_device
     from privgen.diffusion.trainer import train as train_run
 
     resolve_device(device)
     optional_positive_int("--batch-size", batch_size)
+    from privgen.parallel import current
+
     run = train_run(data, out, recipe, image_size=image_size, steps=steps, seed=seed, split_seed=split_seed,
                     device=device, overwrite=overwrite, quiet=quiet, batch_size=batch_size)
+    if not current().is_main:  # under accelerate launch: one summary, from the main process
+        return
     m = run.metrics
     loss = m.get("final_loss_mean_last100")
     print(f"trained {m['steps']} steps ({m['train_seconds']:.0f} s this session, loss "

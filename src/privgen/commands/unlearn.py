@@ -68,6 +68,10 @@ def _run(model: Optional[Path], method: Optional[str], forget: Optional[str], ou
     opts: dict[str, object] = {"alt": alt, "alt_class": alt_class, **coerce_options(method, pairs)}
     run = run_unlearn(model, method, forget, out, seed=seed, steps=steps, lr=lr, batch_size=batch_size,
                       options=opts, device=device, overwrite=overwrite, quiet=quiet, forget_attribute=forget_attribute)
+    from privgen.parallel import current
+
+    if not current().is_main:  # under accelerate launch: one summary, from the main process
+        return
     m = run.metrics
     print(f"{m['method']}: forgot {forgotten_words(m)} in {m['steps']} steps ({m['unlearn_seconds']:.0f} s); "
           f"wrote {run.path} (report: {run.path / 'report.md'})")

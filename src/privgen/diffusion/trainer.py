@@ -7,6 +7,8 @@ directory and saving for ``privgen diffusion train``.
 from __future__ import annotations
 
 import copy
+import os
+import signal
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,16 +24,16 @@ from privgen.diffusion.model import Recipe, apply_threads, get_recipe
 from privgen.diffusion.schedule import learning_rate, training_scheduler
 from privgen.diffusion.preview import preview_setting, save_preview, with_weights
 from privgen.diffusion.store import CHECKPOINT, KIND, DiffusionModel, new_model, save_unet
-from privgen import checks
+from privgen import checks, parallel
 from privgen.errors import UserError
 from privgen.progress import progress
 from privgen.report import save_loss_plot, write_run_report
 from privgen.runlog import LossLog, log_interval
 from privgen.runs import RunDir, verify_checksum
-from privgen.checks import resolve_device
 from privgen.seeding import seed_everything
 
 SAMPLES = "samples"  # a sample grid per checkpoint: samples/step-000250.png
+FAULT_ENV = "PRIVGEN_TEST_KILL_AT_STEP"  # tests only: N kills the main process right after checkpoint N is saved
 
 # loss_fn(unet, x, y, scheduler, generator) -> scalar; the default is the pretraining loss.
 LossFn = Callable[[UNet2DModel, torch.Tensor, torch.Tensor, DDPMScheduler, torch.Generator], torch.Tensor]
@@ -63,22 +65,27 @@ def fit(state: TrainState, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, tot
     """Train from state.step up to total_steps; batches are drawn with replacement from (x, y).
 
     `on_step(step, {"loss", "lr"})` sees every step's numbers (for log.jsonl); it must not train or draw.
-    `conditions` (a `ConditionSpace`) makes condition dropout act per attribute; y are then joint rows."""
+    `conditions` (a `ConditionSpace`) makes condition dropout act per attribute; y are then joint rows.
+    Under `accelerate launch` every process draws the whole batch and trains on its share of it
+    (`privgen.parallel`); `on_step` and `on_checkpoint` (they write files) run on the main process only."""
+    par = parallel.current()
+    net = parallel.sharded(state.unet)
     sched = training_scheduler()
     if loss_fn is None:
         def loss_fn(unet, xb, yb, s, g):  # noqa: E306
             return denoising_loss(unet, xb, yb, s, g, recipe.p_uncond, null_class, conditions=conditions)
-    bar = progress(total=total_steps, desc=desc, quiet=quiet)
+    bar = progress(total=total_steps, desc=desc, quiet=par.quiet(quiet))
     bar.update(state.step)
     while state.step < total_steps:
         lr = learning_rate(state.step, recipe.lr, recipe.warmup_steps, total_steps, recipe.final_lr_fraction)
         for group in state.opt.param_groups:
             group["lr"] = lr
         idx = torch.randint(0, len(x), (recipe.batch_size,), generator=state.generator)
-        loss = loss_fn(state.unet, x[idx.to(x.device)], y[idx.to(y.device)], sched, state.generator)
+        loss = loss_fn(net, x[idx.to(x.device)], y[idx.to(y.device)], sched, state.generator)
         check_finite_loss(loss, state.step + 1, "unet")
         state.opt.zero_grad(set_to_none=True)
         loss.backward()
+        par.sync_grads(state.unet)
         check_finite_grads(state.unet, state.step + 1, "unet", recipe.grad_clip)
         state.opt.step()
         ema_update(state.ema, state.unet, ema_decay(state.step, recipe.ema_decay, recipe.ema_warmup))
@@ -86,9 +93,10 @@ def fit(state: TrainState, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, tot
         state.losses.append(float(loss.detach()))
         bar.update(1)
         bar.set_postfix(loss=f"{state.losses[-1]:.4f}")
-        if on_step is not None:
+        if on_step is not None and par.is_main:
             on_step(state.step, {"loss": state.losses[-1], "lr": lr})
-        if on_checkpoint is not None and (state.step % recipe.checkpoint_every == 0 or state.step == total_steps):
+        if on_checkpoint is not None and par.is_main and (state.step % recipe.checkpoint_every == 0
+                                                          or state.step == total_steps):
             on_checkpoint(state)
     bar.close()
     return state
@@ -144,17 +152,21 @@ def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion",
     rec = replace(rec, image_size=size, **{k: v for k, v in overrides.items() if v is not None})
     checks.finite_positive("the recipe's lr", rec.lr)
     total = steps if steps is not None else rec.steps
-    dev = resolve_device(device)
+    par, dev = parallel.setup(device)
+    par.check_batch(rec.batch_size)
     apply_threads(rec, dev)
     ds = load_images(data, rec.image_size)
     split = train_test_split(ds, test_fraction, split_seed)
     seed_everything(seed)  # the initial weights depend on the seed too
     model = new_model(rec, ds.num_classes, tuple(ds.class_names), ds.shape[0], attributes=ds.attributes)
     config = {"data": str(data), "image_size": rec.image_size, "seed": seed, "split_seed": split_seed,
-              "test_fraction": test_fraction, "device": str(dev), "steps": total, **model.config}
+              "test_fraction": test_fraction, "device": str(dev), "steps": total, **model.config, **par.config()}
     if not overwrite and (Path(out) / CHECKPOINT).is_file():
         verify_checksum(Path(out) / CHECKPOINT)  # a corrupted checkpoint is refused before config.json is touched
-    run = RunDir.create(Path(out), KIND, config, overwrite=overwrite, resume=True, budget=("steps", "--steps"))
+    run = RunDir(Path(out), KIND)
+    if par.is_main:  # the other processes wait: an --overwrite moves the old run aside first
+        run = RunDir.create(Path(out), KIND, config, overwrite=overwrite, resume=True, budget=("steps", "--steps"))
+    par.wait()
     return TrainingRun(run, model, rec, split, dev, total, seed)
 
 
@@ -162,11 +174,14 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
           image_size: int | None = None, steps: int | None = None, seed: int = 0, split_seed: int = 0,
           test_fraction: float = 0.2, device: str = "auto", overwrite: bool = False, quiet: bool = False,
           **overrides) -> RunDir:
-    """Pretrain on the training split of `data`; resumes from DIR's checkpoint when one exists."""
+    """Pretrain on the training split of `data`; resumes from DIR's checkpoint when one exists.
+
+    Under `accelerate launch` every process trains (data-parallel) and the main one writes every file."""
     tr = open_training_run(data, out, recipe, image_size=image_size, steps=steps, seed=seed, split_seed=split_seed,
                            test_fraction=test_fraction, device=device, overwrite=overwrite,
                            **overrides)
     run, model, rec, split, dev, total = tr.run, tr.model, tr.recipe, tr.split, tr.device, tr.total_steps
+    par = parallel.current()
     state = init_state(model.unet.to(dev), rec, seed)
     ckpt = run.file(CHECKPOINT)
     if ckpt.exists():
@@ -174,12 +189,13 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
         if state.step >= total:
             raise UserError(f"--out {run.path} holds a checkpoint of {state.step} steps already (the run stopped "
                             f"before saving its model): ask for more --steps to continue it, or pass --overwrite")
-        run.log(event="resumed", step=state.step)
+        if par.is_main:
+            run.log(event="resumed", step=state.step)
     x = torch.from_numpy(split.train.x)
     y = torch.from_numpy(model.conditions.labels_of(split.train))
     x, y = x.to(dev), y.to(dev)
     start_step, t0 = state.step, time.perf_counter()
-    losses = LossLog(run, log_interval(total))
+    losses = LossLog(run, log_interval(total)) if par.is_main else None
     preview_seconds = [0.0]  # sample grids are drawn between steps; timed apart so train_seconds is training
 
     def checkpoint(s: TrainState) -> None:
@@ -191,12 +207,17 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
         save_preview(with_weights(model, s.ema), run.file(SAMPLES) / f"step-{s.step:06d}.png", seed,
                      f"step {s.step}: EMA weights, {preview_setting(model)}")
         preview_seconds[0] += time.perf_counter() - t1
+        if os.environ.get(FAULT_ENV) == str(s.step):
+            os.kill(os.getpid(), signal.SIGKILL)
 
     fit(state, x, y, rec, total, model.null_class, on_checkpoint=checkpoint, quiet=quiet, conditions=model.conditions,
         on_step=lambda step, parts: losses.add(step, {"loss": parts["loss"]}, lr=parts["lr"]))
+    model.unet = state.ema
+    if not par.is_main:
+        par.wait()  # until the main process has written the model
+        return run
     losses.flush(state.step)
     seconds = time.perf_counter() - t0 - preview_seconds[0]
-    model.unet = state.ema
     save_unet(state.ema, run)
     done = state.step - start_step
     tail = state.losses[-100:]
@@ -207,9 +228,10 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
                        "first_loss": state.losses[0] if state.losses else None,
                        "num_parameters": sum(p.numel() for p in state.unet.parameters()),
                        "n_train": len(split.train), "device": str(dev),
-                       "preview_seconds": round(preview_seconds[0], 2)})
+                       "preview_seconds": round(preview_seconds[0], 2), "processes": par.num_processes})
     run.log(event="finished", step=state.step, seconds=round(seconds, 2))
     write_training_report(run)
+    par.wait()
     return run
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import UNet2DModel
 
+from privgen.parallel import current
 from privgen.unlearn.base import Method, UnlearnContext
 from privgen.unlearn.registry import register
 
@@ -47,6 +48,7 @@ class EraseDiff(Method):
         for _ in range(self.opt.inner_steps):
             inner_opt.zero_grad(set_to_none=True)
             uniform_noise_loss(inner, ctx, xf, t, noise, yf).backward()
+            current().sync_grads(inner)  # the inner steps too follow the whole batch's gradient
             inner_opt.step()
         inner_opt.zero_grad(set_to_none=True)
         f_k = uniform_noise_loss(inner, ctx, xf, t, noise, yf)

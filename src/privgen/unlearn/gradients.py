@@ -10,11 +10,15 @@ from torch import nn
 
 def accumulate_gradients(module: nn.Module, loss_fn: Callable[[], torch.Tensor], batches: int,
                          square: bool = False) -> dict[str, torch.Tensor]:
-    """Mean over `batches` draws of ∇θ loss (or of its element-wise square, for a diagonal Fisher)."""
+    """Mean over `batches` draws of ∇θ loss (or of its element-wise square, for a diagonal Fisher); each
+    draw's gradient is the whole batch's, averaged over processes under `accelerate launch`."""
+    from privgen.parallel import current
+
     acc = {n: torch.zeros_like(p) for n, p in module.named_parameters() if p.requires_grad}
     for _ in range(batches):
         module.zero_grad(set_to_none=True)
         loss_fn().backward()
+        current().sync_grads(module)
         for n, p in module.named_parameters():
             if p.grad is not None:
                 g = p.grad.detach()

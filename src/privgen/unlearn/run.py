@@ -20,11 +20,10 @@ from privgen.diffusion.store import KIND, DiffusionModel, describe_model, load_m
 from privgen.diffusion.trainer import fit, init_state
 from privgen.diffusion.model import apply_threads, build_unet
 from privgen.diffusion.preview import with_weights
-from privgen import checks
+from privgen import checks, parallel
 from privgen.errors import UserError
 from privgen.runlog import LossLog, log_interval
 from privgen.runs import METRICS, RunDir, read_json
-from privgen.checks import resolve_device
 from privgen.seeding import seed_everything
 from privgen.serial import to_dict
 from privgen.unlearn.base import Method, UnlearnContext
@@ -62,8 +61,9 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str | None, out: P
             quiet: bool = False, forget_attribute: str | None = None) -> RunDir:
     """Unlearn class `forget` (or the attribute value `forget_attribute`, "colour=red") from the model in
     `model_dir` with `method`; writes a model directory with log.jsonl (losses), loss.png, a before/after
-    grid and report.md."""
-    dev = resolve_device(device)
+    grid and report.md. Under `accelerate launch` every process fine-tunes (data-parallel) and the main one
+    writes every file."""
+    par, dev = parallel.setup(device)
     impl = build_method(method, options)
     # The retrain oracle needs only the base model's config (data, split, recipe), not its weights, so it
     # can run while the base model is still training.
@@ -84,18 +84,27 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str | None, out: P
     if len(split.retain) == 0 or len(split.forget) == 0:
         raise UserError(f"{target.describe()} leaves no retained or no forgotten images in the training split")
     n_steps, n_lr = run_budget(impl, base.recipe, steps, lr)
-    config = {**base.config, "seed": seed, "device": str(dev), "steps": n_steps,
+    par.check_batch(batch_size or DEFAULT_BATCH if impl.finetunes else base.recipe.batch_size,
+                    "--batch-size" if impl.finetunes else "the recipe's batch size")
+    config = {**base.config, "seed": seed, "device": str(dev), "steps": n_steps, **par.config(),
               "unlearning": {"method": impl.name, **target.record(), "base_model": str(Path(model_dir).resolve()),
                              "lr": n_lr, "batch_size": batch_size or DEFAULT_BATCH,
                              "options": to_dict(impl.opt)}}
-    run = RunDir.create(out, KIND, config, overwrite=overwrite)
-    losses = LossLog(run, log_interval(n_steps))
+    run = RunDir(Path(out), KIND)
+    if par.is_main:
+        run = RunDir.create(out, KIND, config, overwrite=overwrite)
+    par.wait()
+    losses = LossLog(run, log_interval(n_steps)) if par.is_main else None
+    on_step = losses.add if losses is not None else None
     start = time.perf_counter()
     if impl.finetunes:
         unet, history = _finetune(base, impl, split, target, seed, n_steps, n_lr, batch_size or DEFAULT_BATCH,
-                                  quiet, losses.add)
+                                  quiet, on_step)
     else:
-        unet, history = _retrain(base, split, seed, n_steps, quiet, losses.add)
+        unet, history = _retrain(base, split, seed, n_steps, quiet, on_step)
+    if not par.is_main:
+        par.wait()  # until the main process has written the model
+        return run
     losses.flush(n_steps)
     seconds = time.perf_counter() - start
     save_unet(unet, run)
@@ -113,6 +122,7 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str | None, out: P
     before = base if impl.finetunes else (load_model(model_dir, dev) if (Path(model_dir) / METRICS).is_file() else None)
     save_before_after(before, with_weights(base, unet), c_f, run.file(GRID), seed, target=target)
     write_unlearn_report(run, before is not None)
+    par.wait()
     return run
 
 
@@ -141,8 +151,8 @@ def _finetune(base: DiffusionModel, impl: Method, split, target: ForgetTarget, s
     teacher = base.unet.eval().requires_grad_(False)
     space = base.conditions
     attribute_model = bool(space.attributes)
-    ctx = UnlearnContext(
-        unet=copy.deepcopy(teacher).requires_grad_(True), teacher=teacher,
+    ctx = UnlearnContext(  # sharded: under `accelerate launch` each process runs its share of every batch
+        unet=parallel.sharded(copy.deepcopy(teacher).requires_grad_(True)), teacher=parallel.sharded(teacher),
         retain_x=torch.from_numpy(split.retain.x).to(dev),
         retain_y=torch.from_numpy(space.labels_of(split.retain)).to(dev),
         forget_x=torch.from_numpy(split.forget.x).to(dev),
@@ -154,7 +164,7 @@ def _finetune(base: DiffusionModel, impl: Method, split, target: ForgetTarget, s
                                                                 num_inference_steps=base.recipe.sample_steps, seed=seed)
     impl.prepare(ctx)
     history = finetune(impl, ctx, steps, lr, quiet=quiet, on_step=on_step)
-    return ctx.unet, history
+    return parallel.unwrap(ctx.unet), history
 
 
 def _retrain(base: DiffusionModel, split, seed: int, steps: int, quiet: bool, on_step=None):
