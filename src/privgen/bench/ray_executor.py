@@ -14,15 +14,11 @@ from typing import Any
 
 from privgen.bench.pool import POLL_SECONDS, Graph, Task
 from privgen.cache import cache_root
-from privgen.errors import UserError
+from privgen import ray_cluster
 
 
 def require_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise UserError("--executor ray needs Ray: pip install 'privgen[ray]' (or use --executor local)") from None
-    return ray
+    return ray_cluster.require_ray("--executor ray")
 
 
 def worker_env() -> dict[str, str]:
@@ -34,19 +30,9 @@ def worker_env() -> dict[str, str]:
 
 
 def connect(address: str | None, workers: int) -> bool:
-    """Join the cluster at `address`, or start a local one with `workers` CPUs; True if this call did."""
-    ray = require_ray()
-    if ray.is_initialized():
-        return False
-    kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
-    try:
-        if address:  # the cluster's workers did not inherit this shell's environment
-            ray.init(address=address, runtime_env={"env_vars": worker_env()}, **kw)
-        else:  # a fresh local instance (its workers inherit this environment), never a cluster left running
-            ray.init(address="local", num_cpus=workers, **kw)
-    except ConnectionError as e:
-        raise UserError(f"--address {address}: cannot join a Ray cluster ({e}); start one with `ray start --head`") from None
-    return True
+    """Join the cluster at `address` (its workers get `worker_env`), or start a local one with `workers` CPUs
+    (its workers inherit this environment); True if this call did."""
+    return ray_cluster.connect(address, workers, "--executor ray", env_vars=worker_env())
 
 
 def _run_remote(name: str, fn: Any, *args: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import torch
 
+from privgen import ray_cluster
 from privgen.errors import UserError
 from privgen.vfl.config import GanConfig
 from privgen.vfl.models.base import VflModel
@@ -36,28 +37,13 @@ class PartyLost(UserError):
 
 
 def require_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise UserError("--transport ray needs Ray: pip install 'privgen[ray]' (Ray and openmined-psi)") from None
-    return ray
+    return ray_cluster.require_ray("--transport ray")
 
 
 def connect(address: str | None, n_parties: int) -> bool:
-    """Join the cluster at `address` ("auto", HOST:PORT), or start a local one; True if this call started it."""
-    ray = require_ray()
-    if ray.is_initialized():
-        return False
-    kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
-    try:
-        if address:
-            ray.init(address=address, **kw)
-        else:  # a fresh local instance ("local": never a cluster left running on this machine), with one
-            # logical CPU per party and one for the driver, whatever the core count
-            ray.init(address="local", num_cpus=max(os.cpu_count() or 1, n_parties + 1), **kw)
-    except ConnectionError as e:
-        raise UserError(f"--address {address}: cannot join a Ray cluster ({e}); start one with `ray start --head`") from None
-    return True
+    """Join the cluster at `address`, or start a local one with one logical CPU per party and one for the
+    driver, whatever the core count; True if this call started it."""
+    return ray_cluster.connect(address, max(os.cpu_count() or 1, n_parties + 1), "--transport ray")
 
 
 def check_resources(resources: Sequence[str]) -> None:
