@@ -33,7 +33,7 @@ LOG = "log.jsonl"
 def _atomic_replace(path: Path, write: Any) -> None:
     """Write through a temp file in the same directory, then rename: readers never see half a file.
 
-    The temp file is created with mode 0666 minus the umask (as `open` would), not mkstemp's 0600, so a
+    The temp file is created with mode 0666 minus the umask (as `open` would), never a private 0600 file, so a
     shared results folder stays readable. A full disk or a read-only folder is the user's to fix: it
     becomes a UserError naming the file, and the previous version of the file stays in place.
     """
