@@ -12,7 +12,7 @@ from privgen.audit import shadow as shadow_mod
 from privgen.audit.bounds import cp_lower, cp_upper, epsilon_lower_bound
 from privgen.audit.features import correlation_features
 from privgen.audit.generators import GeneratorSpec
-from privgen.audit.run import AuditSettings, most_isolated_row, run_audit
+from privgen.audit.run import AuditSettings, most_isolated_row, planted_outlier, run_audit
 from privgen.data.tabular import TableEncoder
 from privgen.vfl.partition import TableLayout
 
@@ -55,6 +55,20 @@ def small_table(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, TableLayout]:
 def test_auto_target_is_the_planted_outlier() -> None:
     df, layout = small_table()
     assert most_isolated_row(df, layout) == 7
+
+
+def test_planted_target_is_an_extreme_valid_row_added_to_the_data(tmp_path) -> None:
+    df, layout = small_table()
+    row = planted_outlier(df).iloc[0]
+    assert row["a"] == df["a"].max() and row["b"] == df["b"].max() and row["d"] == df["d"].max()
+    assert row["c"] == df["c"].value_counts().index[-1]
+    settings = AuditSettings(pairs=20, features=("naive",), n_synthetic=61, seed=0)
+    run = run_audit(df, layout, GeneratorSpec("memoriser"), settings, tmp_path / "p", target="planted",
+                    workers=1, quiet=True)
+    m = run.metrics
+    assert m["target_row"] == len(df) and run.config["planted"] is True and run.config["n_rows"] == len(df) + 1
+    assert m["target"]["a"] == df["a"].max()
+    assert m["attacks"]["synthetic.naive"]["accuracy_mean"] == pytest.approx(1.0)  # a memoriser leaks it
 
 
 def test_memorising_generator_is_caught_and_a_data_blind_one_is_not(tmp_path) -> None:

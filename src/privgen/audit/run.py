@@ -66,13 +66,34 @@ def most_isolated_row(rows: pd.DataFrame, reference: TableLayout) -> int:
     return int(np.argmax(dist[:, 1]))
 
 
+def planted_outlier(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row no real record resembles: every numeric column at its largest value and every categorical at
+    its rarest category. It stays inside the table's domain (an encoder, or the sound mode's public schema,
+    takes it as is), so it asks what the generator leaks about an extreme but valid record."""
+    row = {}
+    for name, col in rows.items():
+        if pd.api.types.is_numeric_dtype(col):
+            row[name] = col.max()
+        else:
+            counts = col.value_counts()
+            row[name] = counts.index[-1]
+    return pd.DataFrame([row], columns=rows.columns).astype(rows.dtypes.to_dict())
+
+
+def with_target(target: str | int, rows: pd.DataFrame, reference: TableLayout) -> tuple[pd.DataFrame, int]:
+    """The training rows and the target's position: `planted` appends `planted_outlier` as the target."""
+    if str(target) == "planted":
+        return pd.concat([rows, planted_outlier(rows)], ignore_index=True), len(rows)
+    return rows, resolve_target(target, rows, reference)
+
+
 def resolve_target(target: str | int, rows: pd.DataFrame, reference: TableLayout) -> int:
     if str(target) == "auto":
         return most_isolated_row(rows, reference)
     try:
         idx = int(target)
     except ValueError:
-        raise UserError(f"--target must be 'auto' or a row number, got {target!r}") from None
+        raise UserError(f"--target must be 'auto', 'planted' or a row number, got {target!r}") from None
     if not 0 <= idx < len(rows):
         raise UserError(f"--target {idx} is outside the training rows (0 to {len(rows) - 1})")
     return idx
@@ -138,9 +159,11 @@ def run_audit(rows: pd.DataFrame, reference: TableLayout, spec: GeneratorSpec, s
     settings.validate()
     if workers < 0:
         raise UserError(f"--workers must be 0 (every core) or positive, got {workers}")
-    row = resolve_target(target, rows, reference)
+    rows, row = with_target(target, rows, reference)
     config = {"generator": spec.to_json(), **asdict(settings), "target_row": row,
               "claimed_epsilon": claimed_epsilon, "n_rows": len(rows), **(extra_config or {})}
+    if str(target) == "planted":  # only then, so audit directories of earlier versions still resume
+        config["planted"] = True
     run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
     jobs = shadow_jobs(settings.pairs, settings.seed)
     folder = run.file(SHADOW_DIR)

@@ -23,8 +23,9 @@ def synthetic(
     data: str = typer.Option("adult", "--data", help="Embedded table (adult, wine, breast_cancer) or a CSV/Parquet path."),
     parties: int = typer.Option(3, "--parties", help="Number of parties (column groups)."),
     model: str = typer.Option("vflgan", "--model", help="vflgan, vertigan or centralized."),
-    target: str = typer.Option("auto", "--target", help="Training-row number of the target, or auto: the most "
-                               "isolated row (largest distance to its nearest neighbour)."),
+    target: str = typer.Option("auto", "--target", help="Training-row number of the target; auto: the most "
+                               "isolated row (largest distance to its nearest neighbour); planted: an extreme row "
+                               "added to the data (every number at its maximum, every category at its rarest)."),
     shadow_pairs: int = typer.Option(50, "--shadow-pairs", help="K: models trained with the target and K without."),
     features: str = typer.Option("both", "--features", help="corr (correlation matrix), naive (column statistics) or both."),
     on: str = typer.Option("synthetic", "--on", help="synthetic (ASSD: the published rows), intermediate (ASIF: "
