@@ -150,9 +150,13 @@ def epsilon_for(sigma: float, q: float, steps: int, delta: float, sampling: str,
     return Accounting(eps, delta, sigma, q, steps, order, sampling, conversion, accountant_name(sampling))
 
 
+@lru_cache(maxsize=64)
 def sigma_for(epsilon: float, q: float, steps: int, delta: float, sampling: str, conversion: str = "improved",
               sigma_max: float = 200.0, rel_tol: float = 1e-4) -> Accounting:
     """The smallest σ (to rel_tol) whose ε is at most `epsilon`: bisection, ε being decreasing in σ.
+
+    Kept per process: the bisection costs ~20 s of high-precision sums without replacement, and an audit's
+    shadow models ask it the same question (two questions: with and without the target row) a hundred times.
 
     Raises ValueError when even `sigma_max` cannot meet the budget (the caller words the user's error)."""
     if epsilon_for(sigma_max, q, steps, delta, sampling, conversion).epsilon > epsilon:
