@@ -212,6 +212,31 @@ def test_a_killed_audit_resumes_without_redoing_finished_attacks(models, tmp_pat
     assert (tmp_path / "r" / "metrics.json").exists()
 
 
+def test_generated_data_is_built_once_per_model_for_every_lr(models, tmp_path, monkeypatch, one_thread):
+    """`generated` samples 100 images per condition: the attacks at each lr of one model share one build."""
+    import torch
+
+    import privgen.audit.unlearning.battery as battery
+    from privgen.attacks.aux import AuxData
+    from privgen.audit.unlearning.run import run_audit
+    from privgen.diffusion.store import model_split
+
+    built = []
+
+    def stand_in(model, attack, forget_class, clf):  # the tiny model renders no digit a classifier would keep
+        built.append(model.config.get("unlearning", {}).get("method"))
+        train = model_split(model).train
+        keep = train.y != forget_class
+        return AuxData(torch.from_numpy(train.x[keep][:32]), torch.from_numpy(train.y[keep][:32]).long(), "stand-in")
+
+    monkeypatch.setattr(battery, "build_attack_data", stand_in)
+    _, dimum, oracle = models
+    run = run_audit(dimum, tmp_path / "g", tiny_settings(regimes=("generated",), lrs=(1e-3, 1e-4), seed=2),
+                    oracle=oracle, workers=1, quiet=True)
+    assert sorted(built) == ["dimum", "retrain"]  # 2 models x 2 lrs = 4 attacks, 2 builds
+    assert len(run.metrics["regimes"]["generated"]["cells"]) == 2
+
+
 def test_bad_inputs_are_one_line_and_write_nothing(models, cli, tmp_path):
     from privgen.diffusion import train
 

@@ -19,11 +19,11 @@ from functools import reduce
 from pathlib import Path
 from typing import Any
 
-from privgen.attacks.aux import AuxData, AuxRequest, build_aux
+from privgen.attacks.aux import AuxData, AuxRequest, aux_version_key, build_aux
 from privgen.cache import cache_path, digest, entry_lock
 from privgen.diffusion.solvers import DEFAULT_SAMPLER
 from privgen.diffusion.store import DiffusionModel, save_unet
-from privgen.runs import RunDir, atomic_write_json, read_json
+from privgen.runs import RunDir, atomic_write_json, atomic_write_npz, read_json
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,30 @@ def build_attack_data(model: DiffusionModel, attack: Attack, forget_class: int, 
     return build_aux(attack.source, AuxRequest(model, seed=attack.seed, k=attack.k or 10,
                                                kshot_class=forget_class if kshot else None,
                                                deleted_class=forget_class, classifier=clf))
+
+
+def cached_attack_data(model: DiffusionModel, model_key: str, attack: Attack, forget_class: int, clf,
+                       clf_key: str) -> AuxData | None:
+    """The attacker's data when building it costs sampling (`generated`: 100 samples per condition), kept in
+    the cache so that the attacks at every lr of one model share one build; None for the other sources,
+    which read their data from disk in a moment."""
+    if attack.source != "generated":
+        return None
+    import numpy as np
+    import torch
+
+    key = {"model": model_key, "source": attack.source, **aux_version_key(attack.source), "seed": attack.seed,
+           "forget": forget_class, "classifier": clf_key}
+    path = cache_path("aux", f"{attack.source}-{digest(key)}")
+    with entry_lock(path):
+        if not (path / "aux.json").exists():
+            aux = build_attack_data(model, attack, forget_class, clf)
+            path.mkdir(parents=True, exist_ok=True)
+            atomic_write_npz(path / "aux.npz", x=aux.x.numpy(), y=aux.y.numpy())
+            atomic_write_json(path / "aux.json", {"description": aux.description, "key": key})
+    with np.load(path / "aux.npz") as f:
+        x, y = torch.from_numpy(f["x"]), torch.from_numpy(f["y"])
+    return AuxData(x, y, read_json(path / "aux.json")["description"])
 
 
 def _attack(path: Path, model: DiffusionModel, attack: Attack, probe: Probe, forget_class: int, clf,

@@ -220,7 +220,7 @@ def task_cell(s: AuditSettings, role: str, model_dir: str, regime_name: str, lr:
               classifier_dir: str, quiet: bool = True) -> dict[str, Any]:
     """One attack of the battery: `role` is model, oracle or original; the oracle's also measures quality."""
     from privgen.attacks.aux import aux_version_key
-    from privgen.audit.unlearning.battery import cached_quality, run_attack
+    from privgen.audit.unlearning.battery import cached_attack_data, cached_quality, run_attack
     from privgen.bench.unlearning_tasks import model_key, slug
     from privgen.cache import cache_path, digest
     from privgen.checks import resolve_device
@@ -250,7 +250,8 @@ def task_cell(s: AuditSettings, role: str, model_dir: str, regime_name: str, lr:
         real = RealFeatures.of(clf, model_split(model).test, forget)
         q0 = cached_quality(model, m_key, clf, real, quality, clf_key)
     start = time.perf_counter()
-    metrics = run_attack(path, model, attack, probe, forget, clf, {**key, "role": role}, quality=quality,
+    aux = None if (path / "metrics.json").exists() else cached_attack_data(model, m_key, attack, forget, clf, clf_key)
+    metrics = run_attack(path, model, attack, probe, forget, clf, {**key, "role": role}, aux=aux, quality=quality,
                          quality_at_start=q0, real=real, quiet=quiet)
     return {"dir": str(path), "metrics": metrics, "seconds": round(time.perf_counter() - start, 2)}
 
