@@ -121,10 +121,10 @@ def run_graph(tasks: list[Task], workers: int = 2, desc: str = "bench", quiet: b
     """Run every task once its deps are done, on `executor`; returns {name: result}. A failing task stops
     the graph. `address` joins a running Ray cluster (executor `ray`; without it a local one is started
     with `workers` CPUs)."""
-    run = executor_of(executor)
-    if executor == "local":
-        return run(tasks, workers, desc, quiet)
-    return run(tasks, workers, desc, quiet, address)
+    ex = executor_of(executor)
+    if ex.joins_clusters:
+        return ex.run(tasks, workers, desc, quiet, address)
+    return ex.run(tasks, workers, desc, quiet)
 
 
 def run_local(tasks: list[Task], workers: int = 2, desc: str = "bench", quiet: bool = False) -> dict[str, Any]:
@@ -199,13 +199,43 @@ def _run_ray(*args: Any) -> dict[str, Any]:
     return run_ray(*args)
 
 
-# name -> fn(tasks, workers, desc, quiet[, address]); the Ray one imports Ray only when chosen.
-EXECUTORS: dict[str, Callable[..., dict[str, Any]]] = {"local": run_local, "ray": _run_ray}
+def _require_ray() -> None:
+    from privgen.bench.ray_executor import require_ray
+
+    require_ray()
 
 
-def executor_of(name: str) -> Callable[..., dict[str, Any]]:
+def _always_there() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Executor:
+    """Where a graph runs: `run(tasks, workers, desc, quiet[, address])`; `check()` raises a UserError when
+    the executor cannot run here (Ray not installed), so a command refuses before it writes anything."""
+
+    run: Callable[..., dict[str, Any]]
+    check: Callable[[], None] = _always_there
+    joins_clusters: bool = False  # takes an `address` (a running cluster to join)
+
+
+EXECUTORS: dict[str, Executor] = {"local": Executor(run_local),
+                                  "ray": Executor(_run_ray, _require_ray, joins_clusters=True)}
+
+
+def executor_of(name: str) -> Executor:
     from privgen.errors import UserError
 
     if name not in EXECUTORS:
         raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {name!r}")
     return EXECUTORS[name]
+
+
+def check_executor(name: str, address: str | None) -> None:
+    """A known executor that can run here; --address only for one that joins clusters."""
+    from privgen.errors import UserError
+
+    ex = executor_of(name)
+    if address is not None and not ex.joins_clusters:
+        raise UserError(f"--address joins a Ray cluster; add --executor ray (got --executor {name})")
+    ex.check()

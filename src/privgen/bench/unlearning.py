@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from privgen.bench.pool import Task, executor_of, run_graph
+from privgen.bench.pool import Task, check_executor, run_graph
 from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, reserve_pretrain, task_attack, task_pretrain,
                                             task_unlearn)
 from privgen.diffusion.solvers import get_solver
@@ -50,17 +50,6 @@ def parse_methods(text: str) -> list[MethodSpec]:
         if name != ORACLE:
             specs.append(spec)
     return [MethodSpec(ORACLE, ORACLE)] + specs
-
-
-def check_executor(executor: str, address: str | None) -> None:
-    """A known executor; --address only with Ray (the local pool has no cluster to join)."""
-    executor_of(executor)
-    if address is not None and executor != "ray":
-        raise UserError(f"--address joins a Ray cluster; add --executor ray (got --executor {executor})")
-    if executor == "ray":
-        from privgen.bench.ray_executor import require_ray
-
-        require_ray()
 
 
 def validate(s: BenchSettings, workers: int) -> None:
