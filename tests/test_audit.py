@@ -141,7 +141,7 @@ def test_cli_audit_of_a_vfl_model_with_intermediate_features(cli, tmp_path) -> N
 @pytest.mark.parametrize("args, fragment", [
     (["--shadow-pairs", "4"], "at least 5"),
     (["--target", "100000"], "outside the training rows"),
-    (["--target", "x"], "'auto' or a row number"),
+    (["--target", "x"], "'auto', 'planted' or a row number"),
     (["--model", "centralized", "--on", "intermediate"], "has none"),
     (["--alpha", "1.5"], "--alpha must be in (0, 1)"),
     (["--alpha", "0"], "--alpha must be in (0, 1)"),
