@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -133,3 +134,18 @@ def test_zip_without_arrays_is_an_input_error() -> None:
         z.writestr("x.npy", b"garbage")
         z.writestr("y.npy", b"garbage")
     only_user_errors(load_npz, p)
+
+
+def test_npz_entry_flagged_encrypted_is_a_user_error() -> None:
+    """zipfile raises RuntimeError (not BadZipFile) for an entry whose flags say encrypted."""
+    buf = io.BytesIO()
+    np.savez(buf, x=np.zeros((1, 8, 8), np.uint8), y=np.array([1]))
+    data = bytearray(buf.getvalue())
+    at = data.find(b"PK\x01\x02")
+    while at != -1:  # central directory entries: general-purpose flags at offset 8, bit 0 = encrypted
+        data[at + 8] |= 1
+        at = data.find(b"PK\x01\x02", at + 4)
+    p = _tmp() / "x.npz"
+    p.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="not a readable .npz"):
+        load_npz(p)

@@ -81,7 +81,7 @@ def load_npz(path: Path) -> ImageDataset:
                                 "save images as x and labels as y: np.savez(path, x=..., y=...)")
             x, y = f["x"], f["y"]
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError,
-            struct.error, SyntaxError, MemoryError) as e:
+            struct.error, SyntaxError, MemoryError, RuntimeError) as e:  # zipfile: RuntimeError for an entry flagged encrypted
         raise UserError(f"{path} is not a readable .npz file ({type(e).__name__}: {e}); it may be truncated") from None
     xs = _pixels_to_nchw(x, path)
     labels, names = _labels(y, len(xs), path)
