@@ -20,9 +20,9 @@ import numpy as np
 
 from privgen.bench.pool import run_graph
 from privgen.bench.unlearning import ORACLE, ORIGINAL, plan, publish
-from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, _finished, digest, guidance_key,
-                                            cached_images, guidance_scales, model_key, reserve_pretrain, sampler_key,
-                                            slug)
+from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, _finished, cached_images, curve_every,
+                                            digest, guidance_key, guidance_scales, model_key, reserve_pretrain,
+                                            sampler_key, slug)
 from privgen.diffusion.solvers import describe
 from privgen.cache import cache_path
 from privgen.checks import resolve_device
@@ -113,7 +113,7 @@ def task_attack_attribute(s: BenchSettings, label: str, model_dir: str, classifi
     real = AttributeReal.of(clf, split.test, target)
     before, img_before = cached_attribute_evaluation(model, Path(model_dir), s, target, measure, clf, real, clf_key)
 
-    every = max(s.attack_steps // s.curve_points, 1)
+    every = curve_every(s.attack_steps, s.curve_points)
     attack_key = {"model": model_key(Path(model_dir)), "aux": s.aux, **aux_version_key(s.aux),
                   "forget_attribute": s.forget_attribute, "steps": s.attack_steps, "lr": s.attack_lr,
                   "batch": s.attack_batch, "seed": s.seed, "every": every, "curve_n": s.curve_n,

@@ -87,6 +87,12 @@ def guidance_key(scale: float) -> str:
     return f"g{scale:g}"
 
 
+def curve_every(attack_steps: int, curve_points: int) -> int:
+    """Steps between relearning-curve points, rounded up so that `curve_points` points end at the last step.
+    Rounding down put two points one step apart at the end when the steps do not divide (999 and 1000)."""
+    return max(-(-attack_steps // curve_points), 1)
+
+
 def slug(text: str) -> str:
     clean = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text)
     return clean if clean == text and len(clean) <= 40 else f"{clean[-24:]}-{digest(text)[:6]}"
@@ -228,7 +234,7 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     real = RealFeatures.of(clf, model_split(model).test, s.forget)
     before, img_before = cached_evaluation(model, Path(model_dir), s, clf, real, clf_key)
 
-    every = max(s.attack_steps // s.curve_points, 1)
+    every = curve_every(s.attack_steps, s.curve_points)
     attack_key = {"model": model_key(Path(model_dir)), "aux": s.aux, **aux_version_key(s.aux),
                   "forget_for_retain": s.forget, "steps": s.attack_steps, "lr": s.attack_lr, "batch": s.attack_batch,
                   "seed": s.seed, "every": every, "curve_n": s.curve_n, "guidance": s.guidance,
