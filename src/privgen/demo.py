@@ -52,18 +52,19 @@ def foundation_stage(out: Path, quiet: bool) -> str:
 # class accuracy at guidance 3). demo16 trains 450 steps (300 gave 85-88% recognition at guidance 3, 450 gave 96%);
 # SalUn was dropped to pay for them. The attack budget is the one that fits the time: the benchmark's sweeps need
 # >= 400 steps at lr 1e-4 before GA recovers on cpu16 (docs/unlearning.md), and on demo16 nothing reaches 30 points
-# over the oracle within 600 steps on the 300-step demo16 (ATTACK_BUDGET_NOTE).
+# over the oracle within 600 steps (ATTACK_BUDGET_NOTE).
 DEMO_BENCH = dict(data="mnist5k", forget=3, seed=0, recipe="demo16", aux="retain", unlearn_steps=None,
                   unlearn_lr=None, attack_steps=100, attack_lr=1e-4, attack_batch=64, curve_points=2,
                   n_per_class=16, curve_n=32, eval_steps=DPMPP_STEPS, guidance=3.0, device="cpu", sampler="dpmpp")
 DEMO_METHODS = "dimum,ga"
 ATTACK_BUDGET_NOTE = (
-    "Why this attack budget: no budget that fits the demo's time showed a reversal on a small model. A sweep on "
-    "the earlier, 300-step demo16 model (`privgen bench unlearning --recipe demo16 --methods dimum,salun,ga --attack-steps 600 "
-    "--curve-points 6`, docs/demo_attack_sweep/) measured forget accuracy at guidance 3 every 100 attack steps "
-    "(lr 1e-4): GA and DiMUM stay at 0% up to 600 steps, like the oracle; SalUn drifts from 12% to 34% (32 samples "
-    "per point), short of the 30 points over the oracle the story needs, and 600-step attacks made that run take "
-    "12.8 min. On the longer-trained cpu16 model GA does come back (34% after 400 steps, 88% after 1,000; "
+    "Why this attack budget: no budget that fits the demo's time shows a reversal on this small model. A sweep on "
+    "this demo16 model (`privgen bench unlearning --recipe demo16 --methods dimum,salun,ga --attack-steps 600 "
+    "--curve-points 6`, docs/demo_attack_sweep_450/) measured forget accuracy at guidance 3 every 100 attack steps "
+    "(lr 1e-4): GA and DiMUM stay at 0% up to 600 steps, like the oracle; SalUn drifts up to 28% (32 samples per "
+    "point), short of the 30 points over the oracle the story needs, and 600-step attacks made that run take "
+    "14.5 min (the 300-step demo16 of before gave the same picture, docs/demo_attack_sweep/). On the "
+    "longer-trained cpu16 model GA does come back (34% after 400 steps, 88% after 1,000; "
     "docs/unlearning.md), a model trained 5x longer than the demo's 450 steps; at lr 1e-3 GA comes back there "
     "within 200 steps, but so does DiMUM. So the demo keeps a 100-step attack: it shows the pipeline, the "
     "benchmark shows the reversal.")
