@@ -4,7 +4,7 @@ import pytest
 
 from conftest import assert_user_error
 from privgen.bench.unlearning import parse_methods, run_benchmark
-from privgen.bench.unlearning_tasks import BenchSettings, curve_every
+from privgen.bench.unlearning_tasks import BenchSettings, curve_every, curve_marks
 
 TINY = dict(data="digits", forget=3, seed=0, recipe="tiny8", aux="retain", unlearn_steps=3, unlearn_lr=None,
             attack_steps=4, attack_lr=1e-3, attack_batch=16, curve_points=2, n_per_class=10, curve_n=10,
@@ -86,8 +86,7 @@ def test_second_run_reuses_every_cached_model(bench, monkeypatch):
 @pytest.mark.parametrize("steps,points", [(1000, 3), (1000, 5), (7, 2), (3, 5), (600, 6)])
 def test_curve_points_end_on_the_last_step_without_a_near_duplicate(steps, points):
     every = curve_every(steps, points)
-    marks = [k for k in range(every, steps + 1, every)]
-    marks = marks if marks and marks[-1] == steps else [*marks, steps]  # the attack's final point
+    marks = curve_marks(steps, points)
     assert len(marks) == min(points, steps) and marks[-1] == steps
     assert all(b - a >= every // 2 for a, b in zip(marks, marks[1:]))
 

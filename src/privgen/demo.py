@@ -50,9 +50,7 @@ def foundation_stage(out: Path, quiet: bool) -> str:
 # The reduced benchmark of `make demo`: the demo16 recipe, DiMUM and GA, a short attack, evaluated
 # with DPM-Solver++ at its default steps (as good as DDIM-50 on cpu16, docs/diffusion.md; DDIM-15 here gave 78%
 # class accuracy at guidance 3). demo16 trains 450 steps (300 gave 85-88% recognition at guidance 3, 450 gave 96%);
-# SalUn was dropped to pay for them. The attack budget is the one that fits the time: the benchmark's sweeps need
-# >= 400 steps at lr 1e-4 before GA recovers on cpu16 (docs/unlearning.md), and on demo16 nothing reaches 30 points
-# over the oracle within 600 steps (ATTACK_BUDGET_NOTE).
+# SalUn was dropped to pay for them. The attack budget and why: ATTACK_BUDGET_NOTE, which the report prints.
 DEMO_BENCH = dict(data="mnist5k", forget=3, seed=0, recipe="demo16", aux="retain", unlearn_steps=None,
                   unlearn_lr=None, attack_steps=100, attack_lr=1e-4, attack_batch=64, curve_points=2,
                   n_per_class=16, curve_n=32, eval_steps=DPMPP_STEPS, guidance=3.0, device="cpu", sampler="dpmpp")

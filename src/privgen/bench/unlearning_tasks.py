@@ -93,6 +93,13 @@ def curve_every(attack_steps: int, curve_points: int) -> int:
     return max(-(-attack_steps // curve_points), 1)
 
 
+def curve_marks(attack_steps: int, curve_points: int) -> tuple[int, ...]:
+    """The attack steps a relearning curve is measured at (after step 0): every `curve_every` steps, and the last."""
+    every = curve_every(attack_steps, curve_points)
+    marks = tuple(range(every, attack_steps + 1, every))
+    return marks if marks and marks[-1] == attack_steps else (*marks, attack_steps)
+
+
 def slug(text: str) -> str:
     clean = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text)
     return clean if clean == text and len(clean) <= 40 else f"{clean[-24:]}-{digest(text)[:6]}"
@@ -240,10 +247,8 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
                   "seed": s.seed, "every": every, "curve_n": s.curve_n, "guidance": s.guidance,
                   "eval_steps": s.eval_steps, "classifier": clf_key, **sampler_key(s)}
     att_dir = cache_path("attacked", f"{slug(label)}-{digest(attack_key)}")
-    # The audit's battery runs the attack (one implementation for both); its points are every `every` steps.
-    points = tuple(range(every, s.attack_steps + 1, every))
-    points = points if points and points[-1] == s.attack_steps else (*points, s.attack_steps)
-    run_attack(att_dir, model, Attack(s.aux, s.attack_lr, points, s.attack_batch, s.seed),
+    # The audit's battery runs the attack (one implementation for both).
+    run_attack(att_dir, model, Attack(s.aux, s.attack_lr, curve_marks(s.attack_steps, s.curve_points), s.attack_batch, s.seed),
                Probe(s.curve_n, s.guidance, s.eval_steps, s.seed, sampler=s.sampler), s.forget, clf, {**attack_key, "label": label},
                quiet=quiet)
     att = RunDir.open(att_dir, "diffusion").metrics
