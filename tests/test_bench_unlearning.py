@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -61,6 +62,26 @@ def test_results_csv_round_trips_to_the_json_numbers(bench):
         assert (row.forget_acc, row.fd_retained, row.retained_class_acc) == (e["forget_acc"], e["fd_retained"],
                                                                              e["retained_class_acc"])
         assert [row.forget_acc_ci_low, row.forget_acc_ci_high] == e["forget_acc_ci"] and row.n_forget == e["n_forget"]
+
+
+def test_evaluation_images_are_the_samples_the_benchmark_scored(bench, tmp_path):
+    """The demo's sample grid reads them back: they must be the images behind the numbers and the grids."""
+    import numpy as np
+
+    from privgen.bench.unlearning_tasks import GRID_COLUMNS, evaluation_images, grid_classes, pretrained_dir
+
+    s = BenchSettings(**TINY)
+    clf_dir = Path(json.loads((bench / "results.json").read_text())["classifier"]["dir"])
+    images = evaluation_images(s, pretrained_dir(s), clf_dir)
+    assert set(images) == {"g1", "g3"} and images["g3"].shape[0] == 10 * s.n_per_class
+    with np.load(bench / "grids" / "original.npz") as grids:
+        for g in ("g1", "g3"):
+            for c in grid_classes(3, 10):
+                start = c * s.n_per_class
+                np.testing.assert_array_equal(grids[f"before_{g}_{c}"], images[g][start:start + GRID_COLUMNS])
+    (tmp_path / "config.json").write_text("{}")  # a model the benchmark never evaluated
+    with pytest.raises(FileNotFoundError, match="no cached evaluation"):
+        evaluation_images(s, tmp_path, clf_dir)
 
 
 def test_second_run_reuses_every_cached_model(bench, monkeypatch):

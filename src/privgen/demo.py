@@ -51,7 +51,7 @@ def foundation_stage(out: Path, quiet: bool) -> str:
 # with DPM-Solver++ at its default steps (as good as DDIM-50 on cpu16, docs/diffusion.md; DDIM-15 here gave 78%
 # class accuracy at guidance 3). demo16 trains 450 steps (300 gave 85-88% recognition at guidance 3, 450 gave 96%);
 # SalUn was dropped to pay for them. The attack budget and why: ATTACK_BUDGET_NOTE, which the report prints.
-DEMO_BENCH = dict(data="mnist5k", forget=3, seed=0, recipe="demo16", aux="retain", unlearn_steps=None,
+DEMO_BENCH = dict(data="mnist5k", forget=3, seed=0, recipe="demo16", aux="retain", unlearn_steps=50,
                   unlearn_lr=None, attack_steps=100, attack_lr=1e-4, attack_batch=64, curve_points=2,
                   n_per_class=16, curve_n=32, eval_steps=DPMPP_STEPS, guidance=3.0, device="cpu", sampler="dpmpp")
 DEMO_METHODS = "dimum,ga"
@@ -73,20 +73,19 @@ def unlearning_stage(out: Path, quiet: bool) -> str:
     baselines, attack every model with DiMRA, and embed the benchmark's table, curves and grids."""
     from privgen.bench.unlearning import run_benchmark
     from privgen.bench.unlearning_report import results_table
-    from privgen.bench.unlearning_tasks import BenchSettings, pretrained_dir
-    from privgen.diffusion import load_model, sample
-    from privgen.diffusion.model import apply_threads
+    from privgen.bench.unlearning_tasks import BenchSettings, evaluation_images, pretrained_dir
+    from privgen.data import load_images
     from privgen.diffusion.solvers import describe
 
     settings = BenchSettings(**DEMO_BENCH)
     bench_dir = out / "unlearning"
     run_benchmark(settings, DEMO_METHODS, bench_dir, workers=2, overwrite=True, quiet=quiet)
     payload = json.loads((bench_dir / "results.json").read_text())
-    model = load_model(pretrained_dir(settings))
-    apply_threads(model.recipe, model.device)
-    images = sample(model, list(range(model.num_classes)), 8, guidance_scale=3.0, sampler=settings.sampler,
-                    num_inference_steps=settings.eval_steps, seed=0)
-    save_image_grid([v.numpy() for v in images.values()], out / "diffusion_samples.png", list(model.class_names),
+    # The grid shows samples the benchmark scored (the original model at guidance 3), not a fresh draw.
+    scored = evaluation_images(settings, pretrained_dir(settings), Path(payload["classifier"]["dir"]))["g3"]
+    names = load_images(settings.data, 8).class_names
+    n = settings.n_per_class
+    save_image_grid([scored[c * n:c * n + 8] for c in range(len(names))], out / "diffusion_samples.png", list(names),
                     title=f"{settings.recipe} before unlearning: guidance 3, {describe(settings.sampler, settings.eval_steps)}")
     orig = payload["methods"]["original"]["by_guidance"]
     quality = markdown_table(["guidance", "retained class accuracy", "FD (retained classes)", "n generated"], [
@@ -109,10 +108,9 @@ def vfl_stage(out: Path, quiet: bool) -> str:
     from privgen.vfl.nets import SIZE_PRESETS
     from privgen.vfl.run import train_vfl_run
     from privgen.vfl.sources import data_spec
+    from privgen.threads import set_job_threads
 
-    import torch
-
-    torch.set_num_threads(1)  # small networks; avoids oversubscribing a shared CPU
+    set_job_threads()  # a lone job by now: every core (PRIVGEN_THREADS=1 on a CPU others keep busy)
     iterations = 300
     spec = data_spec("mnist5k", 2, image_size=16)
     run = train_vfl_run(spec, "vflgan", out / "vfl", seed=0, epochs=None, iterations=iterations,

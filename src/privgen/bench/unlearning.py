@@ -1,8 +1,8 @@
 """`privgen bench unlearning`: every method, the DiMRA attack on each, with the retrain oracle as control.
 
 Graph: pretrain ∥ retrain oracle → the fine-tuning methods → for every model (original, oracle, methods):
-evaluate, attack with the same budget, evaluate again. Results: results.json, results.csv (tidy: model ×
-guidance × before/after), report.md, PNGs.
+evaluate (a task), then attack with the same budget and evaluate again (a second task). Results:
+results.json, results.csv (tidy: model × guidance × before/after), report.md, PNGs.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from privgen.bench.pool import Task, check_executor, run_graph
-from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, reserve_pretrain, task_attack, task_pretrain,
-                                            task_unlearn)
+from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, reserve_pretrain, task_attack, task_evaluate,
+                                            task_pretrain, task_unlearn)
 from privgen.diffusion.solvers import get_solver
 from privgen.errors import UserError
 from privgen.serial import to_dict
@@ -90,17 +90,22 @@ def resolve_forget(s: BenchSettings) -> BenchSettings:
     return replace(s, forget=c)
 
 
-def plan(s: BenchSettings, specs: list[MethodSpec], classifier_dir: str, out: str, attack=task_attack) -> list[Task]:
-    """pretrain → each unlearning (the oracle needs no pretrained model) → attack and evaluate every model;
-    `attack` is the task that attacks one model (a class's, or an attribute's in bench.unlearning_attribute)."""
+def plan(s: BenchSettings, specs: list[MethodSpec], classifier_dir: str, out: str, attack=task_attack,
+         evaluate=task_evaluate) -> list[Task]:
+    """pretrain → each unlearning (the oracle needs no pretrained model) → evaluate every model → attack it
+    and evaluate it again; `evaluate` and `attack` are the tasks for one model (a class's, or an attribute's
+    in bench.unlearning_attribute). Evaluations come first in the queue: they are short, and the attacks
+    that follow fill the workers more evenly than evaluation-and-attack tasks would."""
     tasks = [Task("pretrain", task_pretrain, (s,))]
     for spec in specs:
         deps = () if spec.method == ORACLE else ("pretrain",)
         tasks.append(Task(f"unlearn {spec.label}", task_unlearn, (s, spec), deps))
     models = [(ORIGINAL, "pretrain")] + [(spec.label, f"unlearn {spec.label}") for spec in specs]
-    for label, dep in models:
-        tasks.append(Task(f"attack {label}", attack, deps=(dep,),
-                          bind=lambda r, lab=label, d=dep: (s, lab, r[d]["dir"], classifier_dir, out)))
+    for step, fn in (("evaluate", evaluate), ("attack", attack)):
+        for label, dep in models:
+            deps = (dep,) if step == "evaluate" else (dep, f"evaluate {label}")
+            tasks.append(Task(f"{step} {label}", fn, deps=deps,
+                              bind=lambda r, lab=label, d=dep: (s, lab, r[d]["dir"], classifier_dir, out)))
     return tasks
 
 

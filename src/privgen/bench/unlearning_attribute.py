@@ -93,14 +93,10 @@ class AttributeProbe:
         self.seconds += time.perf_counter() - t0
 
 
-def task_attack_attribute(s: BenchSettings, label: str, model_dir: str, classifier_dir: str, out_dir: str,
-                          quiet: bool = True) -> dict[str, Any]:
-    """Evaluate a model, attack it with DiMRA (curve at checkpoints), evaluate the attacked model."""
-    from privgen.attacks import AuxRequest, build_aux, relearn
-    from privgen.attacks.aux import aux_version_key
-    from privgen.attacks.relearn import aux_loss
+def _evaluated_attribute(s: BenchSettings, model_dir: str, classifier_dir: str):
+    """The model, classifier and key, target, measure, real references, and the model's (cached) evaluation."""
     from privgen.diffusion.model import apply_threads
-    from privgen.diffusion.store import load_model, save_unet
+    from privgen.diffusion.store import load_model
     from privgen.eval import load_classifier
     from privgen.unlearn.evaluate_attribute import AttributeReal
 
@@ -111,7 +107,26 @@ def task_attack_attribute(s: BenchSettings, label: str, model_dir: str, classifi
     apply_threads(model.recipe, dev)
     target, measure, split = _measure_and_target(model, s)
     real = AttributeReal.of(clf, split.test, target)
-    before, img_before = cached_attribute_evaluation(model, Path(model_dir), s, target, measure, clf, real, clf_key)
+    return (model, clf, clf_key, target, measure, real,
+            *cached_attribute_evaluation(model, Path(model_dir), s, target, measure, clf, real, clf_key))
+
+
+def task_evaluate_attribute(s: BenchSettings, label: str, model_dir: str, classifier_dir: str, out_dir: str,
+                            quiet: bool = True) -> dict[str, Any]:
+    """A model's evaluation before its attack, as its own task (`bench.unlearning_tasks.task_evaluate` says why)."""
+    return _evaluated_attribute(s, model_dir, classifier_dir)[6]
+
+
+def task_attack_attribute(s: BenchSettings, label: str, model_dir: str, classifier_dir: str, out_dir: str,
+                          quiet: bool = True) -> dict[str, Any]:
+    """Evaluate a model (cached by `task_evaluate_attribute`), attack it with DiMRA (curve at checkpoints),
+    evaluate the attacked model."""
+    from privgen.attacks import AuxRequest, build_aux, relearn
+    from privgen.attacks.aux import aux_version_key
+    from privgen.attacks.relearn import aux_loss
+    from privgen.diffusion.store import load_model, save_unet
+
+    model, clf, clf_key, target, measure, real, before, img_before = _evaluated_attribute(s, model_dir, classifier_dir)
 
     every = curve_every(s.attack_steps, s.curve_points)
     attack_key = {"model": model_key(Path(model_dir)), "aux": s.aux, **aux_version_key(s.aux),
@@ -137,7 +152,7 @@ def task_attack_attribute(s: BenchSettings, label: str, model_dir: str, classifi
                            "aux_loss_before": loss0, "aux_loss_after": aux_loss(state.unet, aux, model.null_class),
                            "n_aux": len(aux), "aux_description": aux.description})
     att = RunDir.open(att_dir, "diffusion").metrics
-    attacked = load_model(att_dir, dev)
+    attacked = load_model(att_dir, model.device)
     after, img_after = cached_attribute_evaluation(attacked, att_dir, s, target, measure, clf, real, clf_key)
     grids = Path(out_dir) / "grids"
     grids.mkdir(parents=True, exist_ok=True)
@@ -163,7 +178,8 @@ def run_attribute_benchmark(s: BenchSettings, specs: list[MethodSpec], out: Path
     start = time.perf_counter()
     _, _, clf_dir = cached_classifier(s.data, get_recipe(s.recipe).image_size, 0, device=s.device, quiet=quiet)
     reserve_pretrain(s)
-    results = run_graph(plan(s, specs, str(clf_dir), str(out), attack=task_attack_attribute), workers,
+    tasks = plan(s, specs, str(clf_dir), str(out), attack=task_attack_attribute, evaluate=task_evaluate_attribute)
+    results = run_graph(tasks, workers,
                         desc="bench unlearning (attribute)", quiet=quiet, executor=executor, address=address)
     payload = build_results(s, specs, results, str(clf_dir), time.perf_counter() - start)
     return publish(run, s, payload, len(specs) + 1, write_results_csv, write_report)

@@ -208,6 +208,17 @@ def cached_evaluation(model, model_dir: Path, s: BenchSettings, clf, real, clf_k
     return {"sampler": "ddim", **metrics}, images  # entries made before the sampler choice were all DDIM
 
 
+def evaluation_images(s: BenchSettings, model_dir: Path, classifier_dir: Path) -> dict[str, np.ndarray]:
+    """The images a finished benchmark scored for one model before its attack (per guidance key, label-major),
+    read back from the evaluation cache; a report shows the very samples behind its numbers."""
+    key = evaluation_key(model_key(model_dir), s, digest(read_json(classifier_dir / "config.json")))
+    path = cache_path("evals", key) / "images.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no cached evaluation for {model_dir}; run the benchmark first")
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
 def cached_images(path: Path, compute: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray]]]
                   ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """An evaluation cache entry: images.npz, then metrics.json (written last: it marks the entry complete)."""
@@ -220,14 +231,8 @@ def cached_images(path: Path, compute: Callable[[], tuple[dict[str, Any], dict[s
     return metrics, images
 
 
-def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: str, out_dir: str,
-                quiet: bool = True) -> dict[str, Any]:
-    """Evaluate a model, attack it with DiMRA (curve at checkpoints), evaluate the attacked model.
-
-    Writes `out_dir/grids/<label>.npz` (grid images before/after) and returns the numbers for results.json.
-    """
-    from privgen.attacks.aux import aux_version_key
-    from privgen.audit.unlearning.battery import Attack, Probe, run_attack
+def _evaluated(s: BenchSettings, model_dir: str, classifier_dir: str):
+    """The model, the classifier and its key, the real features, and the model's (cached) evaluation."""
     from privgen.diffusion.model import apply_threads
     from privgen.diffusion.store import load_model, model_split
     from privgen.eval import load_classifier
@@ -239,7 +244,28 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     model = load_model(model_dir, dev)
     apply_threads(model.recipe, dev)  # as the command that starts this task would (load_model leaves threads alone)
     real = RealFeatures.of(clf, model_split(model).test, s.forget)
-    before, img_before = cached_evaluation(model, Path(model_dir), s, clf, real, clf_key)
+    return model, clf, clf_key, real, *cached_evaluation(model, Path(model_dir), s, clf, real, clf_key)
+
+
+def task_evaluate(s: BenchSettings, label: str, model_dir: str, classifier_dir: str, out_dir: str,
+                  quiet: bool = True) -> dict[str, Any]:
+    """A model's evaluation before its attack, as a task of its own (the attack task finds it cached): two
+    shorter tasks pack onto the workers better than one long one, which shortens the benchmark's tail."""
+    return _evaluated(s, model_dir, classifier_dir)[4]
+
+
+def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: str, out_dir: str,
+                quiet: bool = True) -> dict[str, Any]:
+    """Evaluate a model (cached by `task_evaluate`), attack it with DiMRA (curve at checkpoints), evaluate
+    the attacked model.
+
+    Writes `out_dir/grids/<label>.npz` (grid images before/after) and returns the numbers for results.json.
+    """
+    from privgen.attacks.aux import aux_version_key
+    from privgen.audit.unlearning.battery import Attack, Probe, run_attack
+    from privgen.diffusion.store import load_model
+
+    model, clf, clf_key, real, before, img_before = _evaluated(s, model_dir, classifier_dir)
 
     every = curve_every(s.attack_steps, s.curve_points)
     attack_key = {"model": model_key(Path(model_dir)), "aux": s.aux, **aux_version_key(s.aux),
@@ -252,7 +278,7 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
                Probe(s.curve_n, s.guidance, s.eval_steps, s.seed, sampler=s.sampler), s.forget, clf, {**attack_key, "label": label},
                quiet=quiet)
     att = RunDir.open(att_dir, "diffusion").metrics
-    attacked = load_model(att_dir, dev)
+    attacked = load_model(att_dir, model.device)
     after, img_after = cached_evaluation(attacked, att_dir, s, clf, real, clf_key)
     grids = Path(out_dir) / "grids"
     grids.mkdir(parents=True, exist_ok=True)
