@@ -84,6 +84,18 @@ def test_evaluation_images_are_the_samples_the_benchmark_scored(bench, tmp_path)
         evaluation_images(s, tmp_path, clf_dir)
 
 
+def test_plan_evaluates_every_model_in_its_own_task_before_any_attack():
+    from privgen.bench.unlearning import plan
+
+    tasks = plan(BenchSettings(**TINY), parse_methods("dimum"), "clf", "out")
+    names = [t.name for t in tasks]
+    deps = {t.name: t.deps for t in tasks}
+    assert names == ["pretrain", "unlearn retrain", "unlearn dimum", "evaluate original", "evaluate retrain",
+                     "evaluate dimum", "attack original", "attack retrain", "attack dimum"]
+    assert deps["evaluate original"] == ("pretrain",) and deps["attack original"] == ("pretrain", "evaluate original")
+    assert deps["attack dimum"] == ("unlearn dimum", "evaluate dimum") and deps["unlearn retrain"] == ()
+
+
 def test_second_run_reuses_every_cached_model(bench, monkeypatch):
     """Same options: nothing is trained, unlearned or attacked again, and the numbers are identical."""
     import privgen.attacks

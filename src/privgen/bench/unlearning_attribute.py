@@ -179,8 +179,8 @@ def run_attribute_benchmark(s: BenchSettings, specs: list[MethodSpec], out: Path
     _, _, clf_dir = cached_classifier(s.data, get_recipe(s.recipe).image_size, 0, device=s.device, quiet=quiet)
     reserve_pretrain(s)
     tasks = plan(s, specs, str(clf_dir), str(out), attack=task_attack_attribute, evaluate=task_evaluate_attribute)
-    results = run_graph(tasks, workers,
-                        desc="bench unlearning (attribute)", quiet=quiet, executor=executor, address=address)
+    results = run_graph(tasks, workers, desc="bench unlearning (attribute)", quiet=quiet, executor=executor,
+                        address=address)
     payload = build_results(s, specs, results, str(clf_dir), time.perf_counter() - start)
     return publish(run, s, payload, len(specs) + 1, write_results_csv, write_report)
 

@@ -215,6 +215,10 @@ def evaluation_images(s: BenchSettings, model_dir: Path, classifier_dir: Path) -
     path = cache_path("evals", key) / "images.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no cached evaluation for {model_dir}; run the benchmark first")
+    return _arrays(path)
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
@@ -223,8 +227,7 @@ def cached_images(path: Path, compute: Callable[[], tuple[dict[str, Any], dict[s
                   ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """An evaluation cache entry: images.npz, then metrics.json (written last: it marks the entry complete)."""
     if (path / "metrics.json").exists():
-        with np.load(path / "images.npz", allow_pickle=False) as z:
-            return read_json(path / "metrics.json"), {k: z[k] for k in z.files}
+        return read_json(path / "metrics.json"), _arrays(path / "images.npz")
     metrics, images = compute()
     atomic_write_npz(path / "images.npz", **images)
     atomic_write_json(path / "metrics.json", metrics)
