@@ -69,7 +69,7 @@ ATTACK_BUDGET_NOTE = (
     "the longer-trained cpu16 model GA does come back (34% after 400 steps, 88% after 1,000; docs/unlearning.md), "
     "a model trained 7x longer than the demo's 350 steps; at lr 1e-3 GA comes back there within 200 steps, but so "
     "does DiMUM. Higher rates on this demo16 (300-step attacks, docs/demo_attack_sweep_350/lr3e-4 and lr1e-3): at "
-    "3e-4 SalUn's two draws after the attack read 38% (16 samples) and 12% (32 samples), about 21% together, while "
+    "3e-4 SalUn's two draws after the attack read 38% (16 samples) and 12.5% (32 samples), about 21% together, while "
     "every model's retained FD doubled; at 1e-3 the attack wrecks the model (the original falls from 100% to 25% on "
     "digit 3). So the demo keeps a 100-step attack at lr 1e-4: it shows the pipeline, the benchmark shows the "
     "reversal.")
