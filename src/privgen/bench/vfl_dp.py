@@ -24,7 +24,7 @@ from privgen.vfl.models import MODELS
 from privgen.vfl.nets import SIZE_PRESETS
 from privgen.vfl.run import train_vfl_run
 from privgen.vfl.sources import data_spec, load_vertical
-from privgen.vfl.trainer import SCHEDULES, run_iteration
+from privgen.vfl.trainer import make_schedule, run_iteration
 
 DP_SCENARIOS = {"adult": ("adult", 3), "mnist_halves": ("mnist5k", 2)}
 DELTA = 1e-5
@@ -36,11 +36,11 @@ def dp_step_time(spec: dict, size: str, iterations: int, seed: int, device: str)
     data = load_vertical({**spec, "schema": None})
     parts = [torch.from_numpy(np.asarray(p, dtype=np.float32)).to(device) for p in data.train]
     cfg, n = GanConfig(), data.n
-    dps = {"none": DPConfig(), "paper": DPConfig("paper", 1.0, 1.5 / cfg.batch_size, cfg.batch_size / n, cfg.batch_size, seed),
-           "sound": DPConfig("sound", 1.0, 1.0, cfg.batch_size / n, cfg.batch_size, seed)}
+    dps = {"none": DPConfig(), "paper": DPConfig("paper", 1.0, 1.5 / cfg.batch_size, cfg.batch_size / n, cfg.batch_size),
+           "sound": DPConfig("sound", 1.0, 1.0, cfg.batch_size / n, cfg.batch_size)}
     models = {m: MODELS["vflgan"](parts, data.layout.spans(), SIZE_PRESETS[size], cfg, dp=d) if d.on
               else MODELS["vflgan"](parts, data.layout.spans(), SIZE_PRESETS[size], cfg) for m, d in dps.items()}
-    scheds = {m: SCHEDULES[m](n, cfg.batch_size, seed) for m in dps}
+    scheds = {m: make_schedule(d, n, cfg.batch_size, seed) for m, d in dps.items()}
     times: dict[str, list[float]] = {m: [] for m in dps}
     for i in range(iterations + 2):
         for m in dps:

@@ -40,6 +40,8 @@ def train(
     conversion: str = typer.Option("improved", "--conversion", help="RDP -> (ε, δ): improved (default) or classic (the paper's)."),
     clip: float = typer.Option(1.0, "--clip", help="Per-example clip norm C of --dp sound (paper mode: C = 1.5/B)."),
     schema: Path = typer.Option(None, "--schema", help="Public schema JSON (bounds, categories) for --dp sound on a table."),
+    n_public: int = typer.Option(None, "--n-public", help="Public row count N of a --dp sound run on your own data: "
+                                 "sets q = B/N and the planned steps (never the private count); or \"n\" in the schema."),
     transport: str = typer.Option("inprocess", "--transport", help="inprocess (default: all parties in this process) or "
                                   "ray (each party a Ray actor holding only its own data; pip install 'privgen[ray]')."),
     address: str = typer.Option(None, "--address", help="Ray cluster to join (auto or HOST:PORT); default: a local one."),
@@ -82,7 +84,7 @@ def train(
     run = train_vfl_run(spec, model, out, seed, epochs, iterations, SIZE_PRESETS[size],
                         GanConfig(batch_size=batch_size, lr=lr, lambda_gp=lambda_gp), device, overwrite, quiet,
                         dp=dp, epsilon=epsilon, delta=delta, sigma=sigma, conversion=conversion, clip=clip,
-                        schema=str(schema) if schema is not None else None,
+                        schema=str(schema) if schema is not None else None, n_public=n_public,
                         probe_every=probe_every, rng=rng, transport=transport, address=address,
                         party_resources=list(party_resource or []), align=align)
     m = run.metrics
@@ -91,8 +93,9 @@ def train(
           f"{ms} ms/iteration, {m['bytes_per_iteration']:.0f} bytes/iteration; wrote {run.path}")
     if "dp" in m:
         d = m["dp"]
-        print(f"dp {d['mode']}: ε = {d['epsilon']:.4g}, δ = {d['delta']:g}, σ = {d['sigma']:.4g}, q = {d['sample_rate']:.4g}, "
-              f"{d['steps']} critic steps ({d['conversion']} conversion); not covered: see {run.path / 'report.md'}")
+        print(f"dp {d['mode']}: ε = {d['epsilon']:.4g}, δ = {d['delta']:g} ({d['claim']}; {d['adjacency']}), "
+              f"σ = {d['sigma']:.4g}, q = {d['sample_rate']:.4g}, {d['steps']} critic steps ({d['conversion']} "
+              f"conversion); not covered: see {run.path / 'report.md'}")
 
 
 @app.command("schema")
@@ -189,3 +192,21 @@ def _generate_ray(model: Path, n: int, out: Path, conditions: list, seed: int, a
         if suffix != ".npz":
             raise UserError(f"--out {out}: an image model writes an .npz (plus a grid .png)")
         print(f"wrote {out} and {write_images(x, out)}")
+
+
+@app.command("publish")
+def publish(
+    run: Path = typer.Argument(..., help="A finished run directory made by `privgen vfl train`."),
+    out: Path = typer.Option(..., "--out", help="New folder for the release (must not exist): synthetic data, "
+                             "dp_statement.json, README.md; nothing else from the run."),
+    n: int = typer.Option(1000, "--n", help="Number of synthetic rows / images."),
+    allow_unguaranteed: bool = typer.Option(False, "--allow-unguaranteed", help="Publish a --dp none or --dp paper "
+                                            "run too; its statement then says guarantee: false."),
+    fmt: str = typer.Option(None, "--format", help="csv (default) or parquet, for a table model."),
+    seed: int = Seed, device: str = Device,
+) -> None:
+    """Export exactly what is meant to be public: the synthetic data and a DP statement (public parameters only)."""
+    from privgen.vfl.release import publish_run
+
+    r = publish_run(run, out, n, seed, allow_unguaranteed, fmt, device)
+    print(f"wrote {r['out']}: {', '.join(r['files'])} (dp {r['mode']}, guarantee: {str(r['guarantee']).lower()})")

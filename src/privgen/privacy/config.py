@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import zlib
-from dataclasses import asdict, dataclass
-
-import torch
+from dataclasses import asdict, dataclass, fields
 
 MODES = ("none", "paper", "sound")
 
@@ -16,7 +13,9 @@ class DPConfig:
 
     clip: the clip norm C (paper: 1.5/B on the first layer's batch gradient; sound: per example, joint).
     expected_batch: B; the sound mode divides the noisy sum by it (Poisson batches vary in size).
-    sample_rate: q = B/N.
+    sample_rate: q = B/N (sound: N is the public N, never the private row count).
+
+    No seed: the randomness the guarantee rests on comes from the OS CSPRNG (`privgen.privacy.secret`).
     """
 
     mode: str = "none"
@@ -24,7 +23,6 @@ class DPConfig:
     clip: float = 0.0
     sample_rate: float = 0.0
     expected_batch: int = 0
-    seed: int = 0
 
     @property
     def on(self) -> bool:
@@ -35,11 +33,9 @@ class DPConfig:
 
     @classmethod
     def from_json(cls, d: dict | None) -> "DPConfig":
-        return cls(**d) if d else cls()
-
-    def noise_generator(self, owner: str) -> torch.Generator:
-        """Each party (and the server) draws its own noise from its own generator: no one else sees it."""
-        return torch.Generator().manual_seed((self.seed * 1_000_003 + zlib.crc32(owner.encode())) % (2**63))
+        """Runs of earlier releases stored a "seed" here (their noise was seeded); it is ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known}) if d else cls()
 
 
 NO_DP = DPConfig()

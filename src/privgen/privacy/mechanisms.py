@@ -18,12 +18,13 @@ import torch
 from torch import nn
 
 from privgen.privacy import per_example as pe
+from privgen.privacy.secret import SecretSource
 
 
-def paper_privatise(g: torch.Tensor, clip: float, sigma: float, gen: torch.Generator) -> torch.Tensor:
+def paper_privatise(g: torch.Tensor, clip: float, sigma: float, source: SecretSource) -> torch.Tensor:
     """DP-VFLGAN: g·min(1, C/‖g‖_F) + N(0, (2Cσ)²) per coordinate (2C: replace-one sensitivity)."""
     scale = torch.clamp(clip / (g.norm() + 1e-12), max=1.0)
-    noise = torch.randn(g.shape, generator=gen, dtype=g.dtype).to(g.device)
+    noise = source.normal(tuple(g.shape), g.dtype).to(g.device)
     return g * scale + 2.0 * clip * sigma * noise
 
 
@@ -82,16 +83,16 @@ def squared_norms(per_example: list[pe.Factored]) -> torch.Tensor:
 
 
 def clip_factors(sq_norms: list[torch.Tensor], clip: float) -> torch.Tensor:
-    """min(1, C / ‖(g_i over every owner)‖) from each owner's per-example squared norms."""
-    total = torch.stack(sq_norms).sum(0).sqrt()
-    return torch.clamp(clip / (total + 1e-12), max=1.0)
+    """min(1, C / ‖(g_i over every owner)‖) from the owners' per-example squared norms (or their sum)."""
+    total = torch.stack([s.double() for s in sq_norms]).sum(0).sqrt()
+    return torch.clamp(clip / (total + 1e-12), max=1.0).float()
 
 
 def noisy_mean(clipped_sum: dict[str, torch.Tensor], sigma: float, clip: float, expected_batch: int,
-               gen: torch.Generator) -> dict[str, torch.Tensor]:
-    """(Σ_i c_i·g_i + N(0, σ²C²)) / B for every parameter (B the expected batch: Poisson sizes vary)."""
+               source: SecretSource) -> dict[str, torch.Tensor]:
+    """(Σ_i c_i·g_i + N(0, σ²C²)) / B for every parameter (B the public expected batch: Poisson sizes vary)."""
     out = {}
     for name, g in clipped_sum.items():
-        noise = torch.randn(g.shape, generator=gen, dtype=g.dtype).to(g.device)
+        noise = source.normal(tuple(g.shape), g.dtype).to(g.device)
         out[name] = (g + sigma * clip * noise) / expected_batch
     return out

@@ -56,6 +56,9 @@ def load_schema(ref: str) -> dict[str, Any]:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"--schema {where} is not valid JSON ({e})") from None
+    n = doc.get("n") if isinstance(doc, dict) else None
+    if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and n > 0):
+        raise UserError(f"--schema {where}: \"n\" (the public row count) must be a positive integer, got {n!r}")
     cols = doc.get("columns") if isinstance(doc, dict) else None
     if not isinstance(cols, list) or not cols:
         raise UserError(f"--schema {where} needs a non-empty \"columns\" list")

@@ -1,6 +1,10 @@
 """VFL training checkpoints: every module, every optimiser, the server's schedule, the RNG and the
 transport's counters in ONE safetensors file, so a resumed run continues the uninterrupted one bit for bit
-on CPU (the schedule's generator decides rows, latent seeds and α; torch's global RNG the Gumbel noise)."""
+on CPU (the schedule's generator decides rows, latent seeds and α; torch's global RNG the Gumbel noise).
+
+A DP run's secret randomness (noise, sampled rows, the sound mode's per-row draws, the parties' mask keys)
+comes from the OS CSPRNG and is not here: there is no state of it to save, so a resumed DP run continues
+with fresh draws, the same mechanism, and its accountant counts every planned step (docs/dp.md)."""
 
 from __future__ import annotations
 
@@ -26,8 +30,8 @@ def save_checkpoint(path: Path, model: VflModel, sched: Schedule, iteration: int
         tensors.update({f"optim.{name}.{k}": v for k, v in optimizer_tensors(opt).items()})
     state = {"iteration": torch.tensor([iteration], dtype=torch.int64), "torch_rng": torch.get_rng_state(),
              "transport": model.transport.counters(), **sched.state()}
-    for name, gen in model.noise_generators().items():
-        state[f"noise.{name}"] = gen.get_state()
+    for name, gen in model.rng_streams().items():
+        state[f"stream.{name}"] = gen.get_state()
     if model.dp.on:  # the accountant's state: with σ and q fixed in the config, ε is a function of the steps
         state["dp_steps"] = torch.tensor([iteration * model.cfg.n_critic], dtype=torch.int64)
     tensors.update({f"state.{k}": v for k, v in state.items()})
@@ -46,10 +50,10 @@ def load_checkpoint(path: Path, model: VflModel, sched: Schedule) -> int:
     state = section(tensors, "state")
     if not _STATE <= set(state):
         raise UserError(f"{path} lacks {', '.join(sorted(_STATE - set(state)))}; the checkpoint is corrupted")
-    noise = {f"noise.{name}": gen for name, gen in model.noise_generators().items()}
+    streams = {f"stream.{name}": gen for name, gen in model.rng_streams().items()}
     if model.dp.on and "dp_steps" not in state:
         raise UserError(f"{path} holds no DP accountant state; it belongs to a run without --dp")
-    restore_rng(state, {"schedule_generator": sched.gen, **noise}, str(path))
+    restore_rng(state, {"schedule_generator": sched.gen, **streams}, str(path))
     try:
         sched.restore(state["schedule_perm"], int(state["schedule_pos"].item()))
     except ValueError as e:

@@ -1,7 +1,8 @@
 """Validation of every message on receipt: kind, sender, receiver, tag, shape, dtype and finite values.
 
 A NaN in one party's features or in the server's feature gradients would otherwise be accepted and
-poison every party's weights within a step. The in-process transport runs this on every `send`; a
+poison every party's weights within a step. Zero rows are allowed: a Poisson-sampled DP step may sample no
+row, and it must still run (noise only). The in-process transport runs this on every `send`; a
 transport between machines (Ray) reuses the same validator on the receiving side.
 """
 
@@ -43,8 +44,8 @@ class MessageValidator:
         if not isinstance(tensor, torch.Tensor):
             fail(f"payload is a {type(tensor).__name__}, not a tensor")
         assert isinstance(tensor, torch.Tensor)
-        if tensor.numel() == 0 or tensor.ndim not in (1, 2):
-            fail(f"payload has shape {tuple(tensor.shape)}; expected a non-empty vector or (rows, width) matrix")
+        if tensor.ndim not in (1, 2) or (tensor.ndim == 2 and tensor.shape[1] == 0):
+            fail(f"payload has shape {tuple(tensor.shape)}; expected a vector or a (rows, width) matrix")
         if tensor.dtype == torch.bool or tensor.is_complex():
             fail(f"payload dtype {tensor.dtype} is not allowed")
         if kind != "control" and not tensor.is_floating_point():

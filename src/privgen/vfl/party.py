@@ -11,7 +11,10 @@ from torch import nn
 
 from privgen.data.tabular import Span
 from privgen.privacy import mechanisms as mech
+from privgen.privacy import secagg
 from privgen.privacy.config import NO_DP, DPConfig
+from privgen.privacy.keys import KeyPair
+from privgen.privacy.secret import OsRandom, SecretSource
 from privgen.vfl.config import GanConfig
 from privgen.vfl.losses import critic_gap, feature_map_penalty, gradient_penalty, interpolate
 from privgen.vfl.nets import Generator, NetSizes, OutputHead, adam, bottom_critic, score_head
@@ -35,8 +38,12 @@ class Party:
             self.gen: nn.Module = (Generator(sizes, spans) if own_generator
                                    else OutputHead(sizes.gen_hidden[-1], spans, sizes.tau)).to(x.device)
             self.bottom = bottom_critic(x.shape[1], sizes.critic_hidden, first_bias=dp.mode != "paper").to(x.device)
-        # The party's own noise: drawn here, never sent; saved in checkpoints so a resume is bit-identical.
-        self.noise_gen = dp.noise_generator(name) if dp.on else None
+        # The party's own noise, from the OS CSPRNG: drawn here, never sent, never saved.
+        self.noise: SecretSource | None = OsRandom() if dp.on else None
+        # Sound mode: pair keys with the other parties mask the squared norms the server sums (privacy.secagg).
+        self.keys = KeyPair() if dp.mode == "sound" else None
+        self.pair_keys: dict[str, bytes] = {}
+        self._masked_steps = 0
         with own_rng(self.rng):
             self.head = score_head(sizes.feature_dim).to(x.device)
         self.opt_g = adam(self.gen.parameters(), cfg.lr)
@@ -102,25 +109,26 @@ class Party:
         gradient is clipped to C and noised first (DP-VFLGAN), every other gradient left as it is."""
         if self.dp.mode == "paper":
             w = self.bottom[0].weight
-            assert w.grad is not None and self.noise_gen is not None
-            w.grad = mech.paper_privatise(w.grad, self.dp.clip, self.dp.sigma, self.noise_gen)
+            assert w.grad is not None and self.noise is not None
+            w.grad = mech.paper_privatise(w.grad, self.dp.clip, self.dp.sigma, self.noise)
         self.opt_c.step()
 
     # ---- sound DP mode: per-example clipping with a joint norm (see privgen.privacy.mechanisms) ----
 
-    def sound_forward(self, idx: torch.Tensor, gen_input: torch.Tensor, alpha: torch.Tensor) -> list[torch.Tensor]:
-        """Features of the b real rows, of B fake rows (the fake term) and of the b interpolates.
+    def sound_forward(self, idx: torch.Tensor, gen_input: torch.Tensor, alpha: torch.Tensor,
+                      partners: torch.Tensor) -> list[torch.Tensor]:
+        """Features of the b real rows, of the B fakes of the fake term and of the b interpolates.
 
-        gen_input holds B + b latents: the first B make the fake term's rows (data-independent), the
-        next b the fakes each real row is interpolated with."""
+        gen_input holds exactly B latents (B the public expected batch), so the generator, BatchNorm
+        included, runs on a batch whose size and content do not depend on which rows were sampled. Real row
+        i is interpolated with fake `partners[i]` of that batch (a secret per-row draw), so no row's terms
+        depend on another row's presence: adding a row adds one clipped term and changes nothing else."""
         self.opt_c.zero_grad(set_to_none=True)
-        b, nf = len(idx), len(gen_input) - len(idx)
         real = self.x[idx]
         with torch.no_grad(), own_rng(self.rng):
             fake = self.gen(gen_input)
-        fake_term, fake_pair = fake[:nf], fake[nf:]
-        x_hat = interpolate(real, fake_pair, alpha)
-        f_fake = self.bottom(fake_term)
+        x_hat = interpolate(real, fake[partners.to(fake.device)], alpha)
+        f_fake = self.bottom(fake)
         self._fake_loss = self.cfg.lambda_local * self.head(f_fake).mean()
         self._f_fake = f_fake
         self._rows = (real, x_hat)
@@ -135,6 +143,25 @@ class Party:
                                                    self.cfg.lambda_gp, real, x_hat, g_real, g_hat)
         return mech.squared_norms(self._per_example)
 
+    def public_key(self) -> torch.Tensor:
+        """This party's X25519 public key (32 bytes) for the pairwise masks; the server relays it."""
+        assert self.keys is not None
+        return torch.frombuffer(bytearray(self.keys.public), dtype=torch.uint8)
+
+    def set_peers(self, publics: dict[str, torch.Tensor]) -> None:
+        """Derive the pair key with every other party from its relayed public key (fresh per process)."""
+        assert self.keys is not None
+        self.pair_keys = {name: self.keys.shared(bytes(k.numpy().tobytes()), secagg.PURPOSE)
+                          for name, k in publics.items() if name != self.name}
+        self._masked_steps = 0
+
+    def masked_sq_norms(self, g_real: torch.Tensor, g_hat: torch.Tensor) -> torch.Tensor:
+        """The per-example squared norms, masked so that only their sum over parties reaches the server."""
+        share = secagg.masked_share(self.sound_per_example(g_real, g_hat), self.name, self.pair_keys,
+                                    self._masked_steps)
+        self._masked_steps += 1
+        return share
+
     def sound_step(self, factors: torch.Tensor, g_fake: torch.Tensor | None) -> None:
         """Gradient = fake term (batch, data-independent) + (Σ_i c_i g_i + N(0, σ²C²)) / B; one Adam step."""
         outs, grads = [self._fake_loss], [torch.ones_like(self._fake_loss)]
@@ -142,10 +169,10 @@ class Party:
             outs.append(self._f_fake)
             grads.append(g_fake)
         torch.autograd.backward(outs, grads, inputs=[*self.bottom.parameters(), *self.head.parameters()])
-        assert self.noise_gen is not None
+        assert self.noise is not None
         for module, per_ex in zip((self.bottom, self.head), self._per_example):
             noisy = mech.noisy_mean(per_ex.weighted_sum(factors), self.dp.sigma, self.dp.clip,
-                                    self.dp.expected_batch, self.noise_gen)
+                                    self.dp.expected_batch, self.noise)
             for name, p in module.named_parameters():
                 p.grad = p.grad + noisy[name]
         self.opt_c.step()

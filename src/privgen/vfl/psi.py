@@ -10,10 +10,16 @@ learns"):
 1. chain: party 1 is the client against party 2, then (its candidate set now X1 ∩ X2) against party 3,
    ..., ending with I = X1 ∩ ... ∩ XM;
 2. hand-out: party 1 serves I, and every other party j, as the client with its whole set, learns
-   Xj ∩ I = I. No party sends an ID in the clear at any point.
+   Xj ∩ I = I;
+3. order key: party 1 draws a random 256-bit key K for this run; every party makes a fresh X25519 key pair
+   (privgen.privacy.keys), the relay swaps public keys between party 1 and each party j, the two derive a
+   pairwise key, party 1 seals K under it (ChaCha20-Poly1305) and party j opens it.
 
-Every party then sorts I by HMAC-SHA256 under a key derived from I itself, so all agree on one row order
-without a message, and the order reveals nothing about an ID to anyone who does not hold all of I.
+No party sends an ID in the clear at any point. Every party then sorts I by HMAC-SHA256 under K, so all
+agree on one row order. K is fresh per run and the relay sees only public keys and ciphertexts, so the relay,
+or anyone else who is not a party, cannot rebuild the order and link rows to IDs even if it can guess I
+(structured IDs, say). The relay is honest-but-curious: one that substitutes its own public keys (a man in
+the middle) is outside this protection, as in privgen.privacy.keys.
 
 Messages are bytes relayed by whoever runs the protocol (`align`); under Ray the driver passes object
 references from actor to actor and never reads them.
@@ -23,15 +29,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from cryptography.exceptions import InvalidTag
 
 from privgen.errors import UserError
+from privgen.privacy.keys import KeyPair, open_sealed, seal
 
 FPR = 1e-9  # false-positive rate of the server's setup (RAW structure: exact, the rate only sizes it)
 MIN_SHARED = 10  # the same floor as the in-process join
+ORDER_KEY_BYTES = 32
+ORDER_KEY_PURPOSE = "psi-order-key"
 
 
 def _psi() -> Any:
@@ -52,17 +63,8 @@ def id_strings(values: pd.Series) -> list[str]:
     return out
 
 
-def order_key(ids: list[str]) -> bytes:
-    """The ordering key: a hash of the sorted intersection, which only the parties hold."""
-    h = hashlib.sha256(b"privgen-psi-order\0")
-    for i in sorted(ids):
-        h.update(i.encode() + b"\0")
-    return h.digest()
-
-
-def agreed_order(ids: list[str]) -> list[str]:
-    """The intersection sorted by HMAC-SHA256(order_key(I), id): the same list at every party."""
-    key = order_key(ids)
+def agreed_order(ids: list[str], key: bytes) -> list[str]:
+    """The intersection sorted by HMAC-SHA256(key, id): the same list at every party holding the run's key."""
     return sorted(ids, key=lambda i: hmac.new(key, i.encode(), hashlib.sha256).digest())
 
 
@@ -77,6 +79,8 @@ class PsiParticipant:
         self.order: list[str] | None = None
         self._client: Any = None
         self._request_items: list[str] = []
+        self._keys: KeyPair | None = None
+        self._order_key: bytes | None = None
 
     # ---- client role ----
     def request(self, whole_set: bool = False) -> bytes:
@@ -108,9 +112,36 @@ class PsiParticipant:
         setup = server.CreateSetupMessage(FPR, max(1, len(req.encrypted_elements)), items, psi.DataStructure.RAW)
         return setup.SerializeToString(), server.ProcessRequest(req).SerializeToString()
 
+    # ---- order key ----
+    def public_key(self, draw_order_key: bool = False) -> bytes:
+        """A fresh key pair for this run (its public half goes to the relay); party 1 also draws the order key."""
+        self._keys = KeyPair()
+        self._order_key = os.urandom(ORDER_KEY_BYTES) if draw_order_key else None
+        return self._keys.public
+
+    def seal_order_key(self, peer_public: bytes) -> bytes:
+        """Party 1: the order key sealed for the owner of `peer_public`; the relay cannot open it."""
+        assert self._keys is not None and self._order_key is not None, "public_key(draw_order_key=True) first"
+        return seal(self._keys.shared(peer_public, ORDER_KEY_PURPOSE), self._order_key, ORDER_KEY_PURPOSE)
+
+    def receive_order_key(self, party1_public: bytes, sealed: bytes) -> None:
+        """Party j: open the order key party 1 sealed for it; anything the relay changed fails authentication."""
+        assert self._keys is not None, "public_key() first"
+        try:
+            key = open_sealed(self._keys.shared(party1_public, ORDER_KEY_PURPOSE), sealed, ORDER_KEY_PURPOSE)
+        except (InvalidTag, ValueError):
+            raise UserError(f"{self.name}: the order key from party 1 failed authentication; the relay altered "
+                            "it (or the public keys it relayed)") from None
+        if len(key) != ORDER_KEY_BYTES:
+            raise UserError(f"{self.name}: the order key from party 1 has {len(key)} bytes, not {ORDER_KEY_BYTES}")
+        self._order_key = key
+
     def finish(self) -> int:
-        """Fix the agreed order of the intersection; return its size."""
-        self.order = agreed_order(self.candidates)
+        """Fix the agreed order of the intersection under the run's order key; return its size."""
+        if self._order_key is None:
+            raise RuntimeError(f"{self.name}: no order key agreed for this run")
+        self.order = agreed_order(self.candidates, self._order_key)
+        self._keys = None
         return len(self.order)
 
     def aligned_positions(self) -> np.ndarray:
@@ -124,11 +155,12 @@ Call = Callable[..., Any]
 
 
 def align(n_parties: int, call: Call, get: Callable[[Any], Any], min_shared: int = MIN_SHARED) -> int:
-    """Run the chain and the hand-out among `n_parties` participants; return the intersection size.
+    """Run the chain, the hand-out and the order-key agreement among `n_parties` participants; return the
+    intersection size.
 
     `call(k, method, *args)` invokes a method of participant k and returns its result or a handle to it
-    (a Ray object reference); `get(handle)` resolves one. Only sizes are resolved here: the relayed
-    messages go from one participant to the next unread.
+    (a Ray object reference); `get(handle)` resolves one. Only sizes (and the key receipts, so a refused key
+    is raised here) are resolved: the relayed messages go from one participant to the next unread.
     """
     if n_parties < 2:
         raise UserError("private ID alignment needs at least 2 parties")
@@ -142,6 +174,12 @@ def align(n_parties: int, call: Call, get: Callable[[Any], Any], min_shared: int
     # hand-out: party j learns Xj ∩ I = I (dispatched together: under Ray the runs overlap)
     received = [call(j, "receive", call(0, "serve", call(j, "request", True), True)) for j in range(1, n_parties)]
     [get(r) for r in received]
+    party1_public = call(0, "public_key", True)
+    receipts = []
+    for j in range(1, n_parties):  # one handle per message, so each stays unread on its way
+        sealed = call(0, "seal_order_key", call(j, "public_key"))
+        receipts.append(call(j, "receive_order_key", party1_public, sealed))
+    [get(r) for r in receipts]
     sizes = [int(get(call(k, "finish"))) for k in range(n_parties)]
     if len(set(sizes)) != 1:
         raise RuntimeError(f"PSI hand-out disagreed on the intersection size: {sizes}")
@@ -156,8 +194,8 @@ def align_local(participants: list[PsiParticipant], min_shared: int = MIN_SHARED
         out = getattr(participants[k], method)(*args)
         if record is not None and isinstance(out, bytes):
             record.append(out)
-        elif record is not None and isinstance(out, tuple):
-            record.extend(out)
+        elif record is not None and isinstance(out, (tuple, list)):
+            record.extend(m for m in out if isinstance(m, bytes))
         return out
 
     return align(len(participants), call, lambda x: x, min_shared)

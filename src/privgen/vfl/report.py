@@ -71,18 +71,19 @@ def write_training_report(run: RunDir, model_name: str, model=None, layout=None)
         panels.append(("critic gradient norm at interpolates", norms, True))
     if probes:
         panels.append(("FD (fresh samples)", {"fd": ([p["iteration"] for p in probes], [p["fd"] for p in probes])}, False))
-    if "batch_rows" in entries[-1]:  # the sound DP mode logs no real-data statistic, only its Poisson batch sizes
-        panels.append(("rows in the last critic batch (Poisson)", _series(entries, "batch_rows"), False))
-    if not panels:
-        return
-    save_curves(panels, run.file(HEALTH_PNG), title=f"{model_name}: training health")
     last = entries[-1]
-    rows = [[k, v] for k, v in last.items() if k not in ("time", "iteration", "seconds")]
-    text = (f"# {model_name} training\n\n![training health]({HEALTH_PNG})\n\n"
-            f"Last logged iteration {last['iteration']} ({last.get('seconds', '?')} s):\n\n"
-            + markdown_table(["quantity", "value"], rows)
-            + "\nThe whole-critic gradient norm (mean over the batch's interpolated rows of ‖∇ D(x̂)‖) should stay "
-              "of order 1 under WGAN-GP; steady growth means a critic part is unconstrained.\n")
+    if panels:
+        save_curves(panels, run.file(HEALTH_PNG), title=f"{model_name}: training health")
+        rows = [[k, v] for k, v in last.items() if k not in ("time", "iteration", "seconds")]
+        text = (f"# {model_name} training\n\n![training health]({HEALTH_PNG})\n\n"
+                f"Last logged iteration {last['iteration']} ({last.get('seconds', '?')} s):\n\n"
+                + markdown_table(["quantity", "value"], rows)
+                + "\nThe whole-critic gradient norm (mean over the batch's interpolated rows of ‖∇ D(x̂)‖) should stay "
+                  "of order 1 under WGAN-GP; steady growth means a critic part is unconstrained.\n")
+    else:  # the sound DP mode: losses, gradient norms and batch sizes are statistics of the rows no noise covers
+        text = (f"# {model_name} training\n\nLast logged iteration {last['iteration']} ({last.get('seconds', '?')} s). "
+                "This run logs no statistic of the real rows (no loss, gradient norm or batch size: none is covered "
+                "by its DP noise), so there is no training-health plot.\n")
     if probes:
         text += "\n" + markdown_table(["iteration", "FD"], [[p["iteration"], p["fd"]] for p in probes])
     if model is not None and layout is not None:

@@ -21,7 +21,7 @@ from privgen.vfl.evaluate import fd_probe
 from privgen.vfl.models import MODELS
 from privgen.vfl.report import write_training_report
 from privgen.vfl.nets import NetSizes
-from privgen.vfl.sources import is_table_spec, load_vertical
+from privgen.vfl.sources import is_embedded, is_table_spec, load_vertical, schema_row_count
 from privgen.vfl.store import KIND, build_model, save_model
 from privgen.vfl.rng import RNG_MODES
 from privgen.vfl.trainer import iterations_for, train
@@ -68,7 +68,7 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
                   sigma: float | None = None, conversion: str = "improved", clip: float = 1.0,
                   schema: str | None = None, rng: str = "global", transport: str = "inprocess",
                   address: str | None = None, party_resources: list[str] | None = None,
-                  align: str | None = None, checkpoint_every: int = 200) -> RunDir:
+                  align: str | None = None, checkpoint_every: int = 200, n_public: int | None = None) -> RunDir:
     """Train (or resume) one model; with `probe_every`, the FD of `probe_rows` fresh samples is logged
     every so many iterations (`curve` in metrics.json), without changing the run.
 
@@ -76,9 +76,12 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
     (epsilon, delta) over the planned critic steps or from `sigma`; "sound" encodes tables with a public
     `schema` (a JSON file; the embedded Adult table ships one).
 
+    `n_public`: the public row count N of a "sound" run (q = B/N and the planned steps come from it, never from
+    the private count); the schema's "n" or, for an embedded dataset, its public split size stand in for it.
+
     `rng` "party" gives each party (and the server) its own RNG stream (privgen.vfl.rng), what
     `transport` "ray" uses: parties as Ray actors, each holding only its own data (privgen.vfl.ray_run)."""
-    from privgen.privacy.vfl_plan import check_dp_options, dp_metrics, dp_report, plan_dp
+    from privgen.privacy.vfl_plan import check_dp_options, dp_metrics, dp_report, plan_dp, public_row_count
 
     if model_name not in MODELS:
         raise UserError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
@@ -88,7 +91,9 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
             raise UserError("give --epochs or --iterations (a positive integer)")
         checks.positive_int("--epochs", epochs)
     check_gan_config(cfg)
-    check_dp_options(dp, model_name, epsilon, delta, sigma, conversion, clip, cfg.batch_size, probe_every)
+    checks.optional_positive_int("--n-public", n_public)
+    check_dp_options(dp, model_name, epsilon, delta, sigma, conversion, clip, cfg.batch_size, probe_every,
+                     bool(spec.get("impute")), n_public)
     if transport not in TRANSPORTS:
         raise UserError(f"--transport {transport!r} is unknown; choose one of {', '.join(TRANSPORTS)}")
     if rng not in RNG_MODES:
@@ -111,14 +116,18 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
     data = load_vertical(spec)  # every input check happens here, before anything is written
     if data.n < cfg.batch_size:
         raise UserError(f"only {data.n} training rows; need at least one batch of {cfg.batch_size}")
-    n_iter = iterations if iterations else iterations_for(int(epochs), data.n, cfg.batch_size, cfg.n_critic)
-    dp_cfg, accounting = plan_dp(dp, epsilon, delta, sigma, conversion, clip, data.n, cfg.batch_size,
-                                 n_iter * cfg.n_critic, seed)
+    n_dp, n_source = public_row_count(dp, is_embedded(spec), n_public, schema_row_count(spec), data.n)
+    n_plan = n_dp or data.n  # the sound mode plans epochs over the public N: the private count must not set T
+    n_iter = iterations if iterations else iterations_for(int(epochs), n_plan, cfg.batch_size, cfg.n_critic)
+    dp_cfg, accounting = plan_dp(dp, epsilon, delta, sigma, conversion, clip, n_plan, cfg.batch_size,
+                                 n_iter * cfg.n_critic)
     config = {"model": model_name, "data_spec": spec, "seed": seed, "epochs": epochs, "iterations": n_iter,
               "sizes": sizes.to_json(), "gan": cfg.to_json(), "device": str(dev), "quiet": quiet,
               "party_columns": [len(c) for c in data.layout.party_columns()]}
     if dp_cfg.on:  # absent for --dp none, so a non-DP run's config.json is as before
         config["dp"] = dp_cfg.to_json()
+        if n_dp is not None:
+            config["dp_public_n"] = {"n": n_dp, "source": n_source}
     if rng == "party":  # likewise absent in the legacy global-RNG mode
         config["rng"] = "party"
     if not overwrite and (Path(out) / CHECKPOINT).is_file():
@@ -153,6 +162,8 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
                "message_kinds": sorted({r.kind for r in model.transport.records})}
     if dp_cfg.on:
         metrics["dp"] = dp_metrics(dp_cfg, accounting)
+        if n_dp is not None:
+            metrics["dp"]["public_n"] = {"n": n_dp, "source": n_source}
     write_training_report(run, model_name, model, data.layout)
     if dp_cfg.on:
         from privgen.report import write_markdown

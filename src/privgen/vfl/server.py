@@ -6,7 +6,9 @@ import torch
 from torch import nn
 
 from privgen.privacy import mechanisms as mech
+from privgen.privacy import secagg
 from privgen.privacy.config import NO_DP, DPConfig
+from privgen.privacy.secret import OsRandom, SecretSource
 from privgen.vfl.config import GanConfig
 from privgen.vfl.losses import critic_gap, gradient_penalty
 from privgen.vfl.nets import NetSizes, adam, score_head
@@ -16,7 +18,7 @@ class Server:
     def __init__(self, feature_dims: list[int], sizes: NetSizes, cfg: GanConfig, device: torch.device,
                  dp: DPConfig = NO_DP) -> None:
         self.cfg, self.dp, self.feature_dims = cfg, dp, feature_dims
-        self.noise_gen = dp.noise_generator("server") if dp.mode == "sound" else None
+        self.noise: SecretSource | None = OsRandom() if dp.mode == "sound" else None
         self.critic = score_head(sum(feature_dims), sizes.server_hidden).to(device)
         self.opt = adam(self.critic.parameters(), cfg.lr)
 
@@ -58,11 +60,16 @@ class Server:
         grads = [[g_rs[k], f[k].grad, g_hs[k]] for k in range(len(real))]
         return grads, mech.squared_norms([self._per_example])
 
+    def clip_factors(self, own_sq: torch.Tensor, masked: list[torch.Tensor]) -> torch.Tensor:
+        """min(1, C/‖g_i‖) from its own squared norms and the parties' masked shares: the server learns each
+        row's joint norm and nothing of how it splits between the parties."""
+        return mech.clip_factors([own_sq, secagg.unmasked_sum(masked)], self.dp.clip)
+
     def sound_step(self, factors: torch.Tensor) -> None:
         """Second half, once every party's squared norms gave the joint clip factors: noisy mean, step."""
-        assert self.noise_gen is not None
+        assert self.noise is not None
         noisy = mech.noisy_mean(self._per_example.weighted_sum(factors), self.dp.sigma, self.dp.clip,
-                                self.dp.expected_batch, self.noise_gen)
+                                self.dp.expected_batch, self.noise)
         for name, p in self.critic.named_parameters():
             p.grad = p.grad + noisy[name]
         self.opt.step()

@@ -55,6 +55,21 @@ def is_table_spec(spec: dict[str, Any]) -> bool:
                                                  and not _is_table_path(name))
 
 
+def is_embedded(spec: dict[str, Any]) -> bool:
+    """Whether the rows come from a dataset shipped with privgen (public; its split sizes are public too)."""
+    name = spec.get("data")
+    return not spec.get("party_files") and name is not None and name in REGISTRY and not _is_table_path(name)
+
+
+def schema_row_count(spec: dict[str, Any]) -> int | None:
+    """The public row count a schema states ("n"), if the run encodes with one."""
+    if not spec.get("schema"):
+        return None
+    from privgen.privacy.schema import load_schema
+
+    return load_schema(spec["schema"]).get("n")
+
+
 def _is_table_path(name: str) -> bool:
     return Path(name).suffix.lower() in (".csv", ".parquet", ".pq")
 

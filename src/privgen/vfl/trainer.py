@@ -10,6 +10,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from privgen.privacy.config import DPConfig
+from privgen.privacy.secret import OsRandom, SecretSource, poisson_mask, random_subset
 from privgen.progress import progress
 from privgen.vfl.models import VflModel
 
@@ -42,6 +44,10 @@ class Schedule:
     def alpha(self, n: int | None = None) -> torch.Tensor:
         return torch.rand(self.batch_size if n is None else n, 1, generator=self.gen)
 
+    def row_draws(self, n: int) -> dict[str, torch.Tensor]:
+        """Extra per-row draws a model's critic step takes (the sound mode's interpolation partners)."""
+        return {}
+
     def state(self) -> dict[str, torch.Tensor]:
         return {"schedule_generator": self.gen.get_state(), "schedule_perm": self._perm.clone(),
                 "schedule_pos": torch.tensor([self._pos], dtype=torch.int64)}
@@ -55,22 +61,45 @@ class Schedule:
 
 class SubsetSchedule(Schedule):
     """DP-VFLGAN's sampling: a fresh uniformly random subset of exactly B rows every step (without
-    replacement within the step, independently across steps), what its accountant assumes."""
+    replacement within the step, independently across steps), what its accountant assumes. The subset is
+    drawn from the OS CSPRNG: which rows a step used must not be replayable from the seed."""
+
+    def __init__(self, n_rows: int, batch_size: int, seed: int, secret: SecretSource | None = None) -> None:
+        super().__init__(n_rows, batch_size, seed)
+        self.secret: SecretSource = secret or OsRandom()
 
     def rows(self) -> torch.Tensor:
-        return torch.randperm(self.n_rows, generator=self.gen)[:self.batch_size]
+        return random_subset(self.secret, self.n_rows, self.batch_size)
 
 
-class PoissonSchedule(Schedule):
-    """The sound mode's sampling: each row joins each step's batch independently with probability q = B/N
-    (what the Poisson-subsampled Gaussian accountant assumes); batch sizes vary around B."""
+class PoissonSchedule(SubsetSchedule):
+    """The sound mode's sampling: each row joins each step's batch independently with probability q (the
+    public rate B / N_public, what the Poisson-subsampled Gaussian accountant assumes); sizes vary around B.
+
+    Every per-row draw of a step (membership, α, the fake each real row is interpolated with) comes from the
+    CSPRNG; the seeded generator draws only the latent seeds, whose number never depends on the batch, so
+    nothing seeded, and nothing the generator's BatchNorm sees, depends on which rows were sampled."""
+
+    def __init__(self, n_rows: int, batch_size: int, seed: int, secret: SecretSource | None = None,
+                 rate: float | None = None) -> None:
+        super().__init__(n_rows, batch_size, seed, secret)
+        self.rate = batch_size / n_rows if rate is None else rate
 
     def rows(self) -> torch.Tensor:
-        mask = torch.rand(self.n_rows, generator=self.gen) < self.batch_size / self.n_rows
-        return mask.nonzero().flatten()
+        return poisson_mask(self.secret, self.n_rows, self.rate)
+
+    def alpha(self, n: int | None = None) -> torch.Tensor:
+        return self.secret.uniform(self.batch_size if n is None else n).float().unsqueeze(1)
+
+    def row_draws(self, n: int) -> dict[str, torch.Tensor]:
+        return {"partners": self.secret.integers(n, self.batch_size)}
 
 
-SCHEDULES: dict[str, type[Schedule]] = {"none": Schedule, "paper": SubsetSchedule, "sound": PoissonSchedule}
+def make_schedule(dp: DPConfig, n_rows: int, batch_size: int, seed: int) -> Schedule:
+    """The schedule each DP mode's accountant assumes (the non-DP one: epoch-wise permutations from the seed)."""
+    if dp.mode == "sound":
+        return PoissonSchedule(n_rows, batch_size, seed, rate=dp.sample_rate)
+    return (SubsetSchedule if dp.mode == "paper" else Schedule)(n_rows, batch_size, seed)
 
 
 def iterations_for(epochs: int, n_rows: int, batch_size: int, n_critic: int) -> int:
@@ -86,7 +115,7 @@ def run_iteration(model: VflModel, sched: Schedule) -> dict[str, float]:
     for _ in range(model.cfg.n_critic):
         model.transport.next_step()
         idx = sched.rows()
-        stats = model.critic_step(idx, sched.z_seed(), sched.alpha(len(idx)))
+        stats = model.critic_step(idx, sched.z_seed(), sched.alpha(len(idx)), **sched.row_draws(len(idx)))
     model.transport.next_step()
     model.generator_step(sched.z_seed(), sched.batch_size)
     return stats
@@ -108,7 +137,7 @@ def train(model: VflModel, n_rows: int, iterations: int, seed: int, quiet: bool 
     """
     if n_rows < model.cfg.batch_size:
         raise ValueError(f"{n_rows} rows is fewer than one batch of {model.cfg.batch_size}")
-    sched = SCHEDULES[model.dp.mode](n_rows, model.cfg.batch_size, seed)
+    sched = make_schedule(model.dp, n_rows, model.cfg.batch_size, seed)
     first = resume(sched) if resume else 0
     times, curve, probe_seconds = [], [], 0.0
     start = time.perf_counter()

@@ -45,8 +45,9 @@ class VflModel:
         """
         return {}
 
-    def noise_generators(self) -> dict[str, torch.Generator]:
-        """Every DP noise generator by owner (checkpoints save them: a DP run resumes bit-identically)."""
+    def rng_streams(self) -> dict[str, torch.Generator]:
+        """Seeded per-owner RNG streams (`--rng party`), saved in checkpoints so a run resumes bit for bit.
+        DP randomness is not among them: it comes from the OS CSPRNG and has no state to save."""
         return {}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:

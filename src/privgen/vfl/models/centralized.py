@@ -27,17 +27,16 @@ class Centralized(VflModel):
         self.pool = Party("pooled", torch.cat(parts, 1), pooled, sizes, dataclasses.replace(cfg, lambda_local=1.0),
                           penalty="whole", dp=self.dp)
 
-    def noise_generators(self) -> dict[str, torch.Generator]:
-        return {"pooled": self.pool.noise_gen} if self.pool.noise_gen is not None else {}
-
-    def critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor) -> dict[str, float]:
+    def critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor,
+                    partners: torch.Tensor | None = None) -> dict[str, float]:
         p = self.pool
         if self.dp.mode == "sound":  # the DP reference: the same per-example clipping, one owner, no server
-            p.sound_forward(idx, self.latent(z_seed, self.dp.expected_batch + len(idx)), alpha.to(self.device))
+            assert partners is not None
+            p.sound_forward(idx, self.latent(z_seed, self.dp.expected_batch), alpha.to(self.device), partners)
             zeros = torch.zeros(len(idx), self.sizes.feature_dim, device=self.device)
             sq = p.sound_per_example(zeros, zeros)
             p.sound_step(clip_factors([sq], self.dp.clip), None)
-            return {"batch_rows": float(len(idx))}
+            return {}
         loss, _ = p.local_critic(idx, self.latent(z_seed, len(idx)), alpha.to(self.device))
         loss.backward()
         p.critic_step_update()

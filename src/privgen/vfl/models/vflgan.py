@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from privgen.privacy.mechanisms import clip_factors
 from privgen.vfl.losses import row_gradient_norms
 from privgen.vfl.models.base import VflModel
 from privgen.vfl.party import Party
@@ -36,15 +35,14 @@ class VFLGAN(VflModel):
         with own_rng(stream(rng_seed, "server") if rng_seed is not None else None):
             self.server = Server([sizes.feature_dim] * len(parts), sizes, cfg, self.device, dp=self.dp)
 
-    def noise_generators(self) -> dict[str, torch.Generator]:
-        gens = {p.name: p.noise_gen for p in self.parties}
-        gens["server"] = self.server.noise_gen
-        gens.update({f"{p.name}.rng": p.rng for p in self.parties})  # party streams (rng="party")
-        return {k: g for k, g in gens.items() if g is not None}
+    def rng_streams(self) -> dict[str, torch.Generator]:
+        return {f"{p.name}.rng": p.rng for p in self.parties if p.rng is not None}
 
-    def critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor) -> dict[str, float]:
+    def critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor,
+                    partners: torch.Tensor | None = None) -> dict[str, float]:
         if self.dp.mode == "sound":
-            return self._sound_critic_step(idx, z_seed, alpha)
+            assert partners is not None
+            return self._sound_critic_step(idx, z_seed, alpha, partners)
         t = self.transport
         sent = []
         for p in self.parties:
@@ -58,33 +56,47 @@ class VFLGAN(VflModel):
             p.critic_backward([t.send("server", p.name, "feature_grad", tag, x) for tag, x in zip(FEATURE_TAGS, g)])
         return {"wasserstein": gap}
 
-    def _sound_critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor) -> dict[str, float]:
+    def _agree_pair_keys(self) -> None:
+        """Each party's public key goes to the server, which relays it to the others (sound mode, once per
+        process): the parties then share pairwise mask keys the server cannot derive."""
+        t = self.transport
+        publics = {p.name: t.send(p.name, "server", "control", "public_key", p.public_key()) for p in self.parties}
+        for p in self.parties:
+            p.set_peers({n: t.send("server", p.name, "control", "public_key", k) for n, k in publics.items()
+                         if n != p.name})
+
+    def _sound_critic_step(self, idx: torch.Tensor, z_seed: int, alpha: torch.Tensor, partners: torch.Tensor
+                           ) -> dict[str, float]:
         """One critic step of the sound DP mode, as messages.
 
-        Beyond the non-DP step's features and feature gradients, two small `control` messages cross per
-        party: up, the party's per-example squared gradient norms (b numbers: a statistic of its gradient,
-        no row, no gradient); down, the clip factors min(1, C/joint norm) (b numbers, the same for all).
-        No party sees another's gradients or norms; the server sees only their sums through the factors.
+        Beyond the non-DP step's messages, per party: down, each real row's interpolation partner (an index
+        into the B fakes); up, the party's per-example squared norms masked towards the other parties
+        (`privacy.secagg`: b ring elements, uniform to the server alone); down, the clip factors
+        min(1, C/joint norm) (b numbers, the same for all). The server learns each row's joint norm, no
+        party's share; no party sees another's gradients. A step with no sampled row is a valid step.
         """
         t, big_b = self.transport, self.dp.expected_batch
+        if not self.parties[0].pair_keys:
+            self._agree_pair_keys()
         sent = []
         for p in self.parties:
             rows = t.send("server", p.name, "control", "rows", idx)
             seed = t.send("server", p.name, "control", "z_seed", torch.tensor([z_seed]))
             a = t.send("server", p.name, "control", "alpha", alpha).to(self.device)
-            feats = p.sound_forward(rows, p.latent(int(seed), big_b + len(rows)), a)
+            pair = t.send("server", p.name, "control", "partners", partners)
+            feats = p.sound_forward(rows, p.latent(int(seed), big_b), a, pair)
             sent.append([t.send(p.name, "server", "features", tag, f) for tag, f in zip(FEATURE_TAGS, feats)])
         grads, server_sq = self.server.sound_update(*[[s[i] for s in sent] for i in range(3)])
-        sq, fake_grads = [server_sq], []
+        masked, fake_grads = [], []
         for p, g in zip(self.parties, grads):
             g_real, g_fake, g_hat = (t.send("server", p.name, "feature_grad", tag, x) for tag, x in zip(FEATURE_TAGS, g))
             fake_grads.append(g_fake)
-            sq.append(t.send(p.name, "server", "control", "sq_norms", p.sound_per_example(g_real, g_hat)))
-        factors = clip_factors(sq, self.dp.clip)
+            masked.append(t.send(p.name, "server", "control", "sq_norms", p.masked_sq_norms(g_real, g_hat)))
+        factors = self.server.clip_factors(server_sq, masked)
         self.server.sound_step(factors)
         for p, g_fake in zip(self.parties, fake_grads):
             p.sound_step(t.send("server", p.name, "control", "clip_factors", factors), g_fake)
-        return {"batch_rows": float(len(idx))}
+        return {}
 
     def generator_step(self, z_seed: int, batch_size: int) -> None:
         t = self.transport
