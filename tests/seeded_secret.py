@@ -18,3 +18,6 @@ class SeededSource:
 
     def integers(self, n: int, high: int) -> torch.Tensor:
         return torch.randint(high, (n,), generator=self.gen)
+
+    def subset(self, n: int, size: int) -> torch.Tensor:
+        return torch.randperm(n, generator=self.gen)[:size]

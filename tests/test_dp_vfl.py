@@ -468,18 +468,27 @@ def test_sound_run_long_enough_to_log_writes_its_report(tmp_path, cli) -> None:
 
 
 def test_dp_bench_rows_in_parallel_workers_give_the_sequential_numbers(tmp_path) -> None:
-    """`bench vfl --dp --workers N` only moves rows into processes: same seed, same numbers (FD to 1e-6:
-    its matrix square root runs with the worker's BLAS thread count, which moves the last digits)."""
+    """`bench vfl --dp --workers N` only moves rows into processes: the non-DP runs give the sequential
+    numbers (FD to 1e-6: its matrix square root runs with the worker's BLAS thread count, which moves the last
+    digits); the DP runs' secret draws differ from run to run by design, their budgets do not. Each row is
+    the mean ± sd of its seeds' runs."""
     from privgen.bench.vfl_dp import run_dp_bench
 
-    kw = dict(scenarios=["adult"], epsilons=[10.0], iterations=2, size="tiny", quiet=True, timing_iterations=1)
+    kw = dict(scenarios=["adult"], epsilons=[10.0], iterations=2, size="tiny", quiet=True, timing_iterations=1, seeds=2)
     one = run_dp_bench(tmp_path / "one", workers=1, **kw)
     two = run_dp_bench(tmp_path / "two", workers=2, **kw)
     rows = [json.loads((p.parent / "metrics.json").read_text())["scenarios"]["adult"]["rows"] for p in (one, two)]
     assert list(rows[0]) == ["none", "paper_eps10", "sound_eps10"] == list(rows[1])
-    for key in rows[0]:  # the DP rows' secret draws differ from run to run by design; their budgets do not
+    for key in rows[0]:
+        assert rows[0][key]["seeds"] == [0, 1]
         for metric in ("epsilon", "sigma"):
             assert rows[0][key][metric] == rows[1][key][metric], (key, metric)
-    for metric in ("association_error", "utility"):
-        assert rows[0]["none"][metric] == rows[1]["none"][metric], metric
-    assert rows[0]["none"]["fd"] == pytest.approx(rows[1]["none"]["fd"], rel=1e-6)
+        runs = rows[0][key]["runs"]
+        util = [runs[s]["utility"] for s in ("0", "1")]
+        assert rows[0][key]["utility"] == pytest.approx(np.mean(util))
+        assert rows[0][key]["utility_sd"] == pytest.approx(np.std(util, ddof=1))
+    for s in ("0", "1"):
+        a, b = rows[0]["none"]["runs"][s], rows[1]["none"]["runs"][s]
+        assert (a["association_error"], a["utility"]) == (b["association_error"], b["utility"])
+        assert a["fd"] == pytest.approx(b["fd"], rel=1e-6)
+    assert "add/remove (guarantee)" in one.read_text() and "replace-one (claim only)" in one.read_text()

@@ -65,12 +65,14 @@ class VflGenerator:
     def __init__(self, model: str, groups: list[list[str]], target: str | None, size: str = "small",
                  iterations: int = 500, batch_size: int = 64, lr: float = 2e-4, lambda_gp: float = 40.0,
                  dp: str = "none", epsilon: float | None = None, sigma: float | None = None, delta: float = 1e-5,
-                 clip: float = 1.0, schema: str | None = None) -> None:
+                 clip: float = 1.0, schema: str | None = None, n_public: int | None = None) -> None:
         self.model_name, self.groups, self.target = model, groups, target
         self.size, self.iterations = size, iterations
         self.cfg_kwargs = {"batch_size": batch_size, "lr": lr, "lambda_gp": lambda_gp}
         self.dp = {"mode": dp, "epsilon": epsilon, "sigma": sigma, "delta": delta, "clip": clip}
         self.schema = schema  # the sound mode's public encoding; otherwise encoders are fitted on the rows
+        # One public N for the models with and without the target, so they run the same mechanism (same q, T).
+        self.n_public = n_public
 
     def fit(self, rows: pd.DataFrame, seed: int) -> None:
         import torch
@@ -93,8 +95,8 @@ class VflGenerator:
             self.layout = TableLayout([TableEncoder.fit(rows[g]) for g in self.groups], self.target)
         cfg = GanConfig(**self.cfg_kwargs)
         d = self.dp
-        dp_cfg, _ = plan_dp(d["mode"], d["epsilon"], d["delta"], d["sigma"], "improved", d["clip"], len(rows),
-                            cfg.batch_size, self.iterations * cfg.n_critic, seed)
+        dp_cfg, _ = plan_dp(d["mode"], d["epsilon"], d["delta"], d["sigma"], "improved", d["clip"],
+                            self.n_public or len(rows), cfg.batch_size, self.iterations * cfg.n_critic)
         seed_everything(seed)
         parts = [torch.from_numpy(np.asarray(p, dtype=np.float32)) for p in self.layout.split(rows)]
         self.model = build_model(self.model_name, self.layout.dims(), self.layout, SIZE_PRESETS[self.size], cfg,

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
+from privgen.privacy.vfl_plan import ADJACENCY, CLAIM_NOTE
 from privgen.report import markdown_table, save_figure, write_markdown  # noqa: E402
 from privgen.runs import RunDir  # noqa: E402
 
@@ -42,6 +43,9 @@ def write_audit_report(run: RunDir, m: dict[str, Any]) -> None:
     first = next(iter(m["attacks"].values()))
     n_test = first["repeats"][0]["n_test_models"]
     claimed = "no DP" if m["claimed_epsilon"] is None else f"{m['claimed_epsilon']:g}"
+    mode = run.config.get("dp", "none")
+    if m["claimed_epsilon"] is not None and mode in CLAIM_NOTE:
+        claimed += f" ({CLAIM_NOTE[mode]}; adjacency {ADJACENCY[mode]})"
     text = (f"# Membership audit of published synthetic data\n\n**{m['verdict']}**\n\n"
             f"Target: training row {m['target_row']} ({_row_text(m['target'])}). {m['pairs']} shadow pairs "
             f"(models trained with / without the target, every model its own seed); per repeat "

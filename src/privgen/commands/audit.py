@@ -90,12 +90,13 @@ def synthetic(
     schema = vd_spec.get("schema")
     spec = GeneratorSpec("vfl", {"model": model, "groups": vd.layout.party_columns(), "target": vd.layout.target,
                                  "size": size, "iterations": iterations, "batch_size": batch_size, "dp": dp,
-                                 "epsilon": dp_epsilon, "sigma": dp_sigma, "delta": delta, "schema": schema})
+                                 "epsilon": dp_epsilon, "sigma": dp_sigma, "delta": delta, "schema": schema,
+                                 "n_public": len(vd.raw_train)})
     if dp != "none":  # the claim: what the accountant gives the shadow models' training (one row fewer: OUT)
         from privgen.vfl.config import GanConfig
 
         _, acc = plan_dp(dp, dp_epsilon, delta, dp_sigma, "improved", 1.0, len(vd.raw_train), batch_size,
-                         iterations * GanConfig().n_critic, seed)
+                         iterations * GanConfig().n_critic)
         epsilon = acc.epsilon
     run = run_audit(vd.raw_train, vd.layout, spec, settings, out, target=target, claimed_epsilon=epsilon,
                     workers=workers, overwrite=overwrite, quiet=quiet,

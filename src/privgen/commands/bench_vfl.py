@@ -20,6 +20,7 @@ def vfl(out: Path = typer.Option(..., "--out", help="Benchmark directory (report
                                 "each --dp-epsilons (δ 1e-5), same budget, and the three modes' step times."),
         dp_epsilons: str = typer.Option("1,3,10", "--dp-epsilons", help="Comma-separated ε of the DP rows."),
         dp_scenarios: str = typer.Option("adult,mnist_halves", "--dp-scenarios", help="adult (3 parties), mnist_halves."),
+        dp_seeds: int = typer.Option(1, "--dp-seeds", help="Seeds per DP-grid row (mean ± sd over them)."),
         workers: int = typer.Option(1, "--workers", help="--dp: grid rows trained side by side in this many processes "
                                     "(one torch thread each; same numbers as one process)."),
         transport: str = typer.Option("inprocess", "--transport", help="ray: instead, time vflgan with every party a Ray "
@@ -73,7 +74,8 @@ def vfl(out: Path = typer.Option(..., "--out", help="Benchmark directory (report
             raise UserError(f"--dp-epsilons must be comma-separated numbers, got {dp_epsilons!r}") from None
         report = run_dp_bench(out, [s.strip() for s in dp_scenarios.split(",") if s.strip()], eps,
                               iterations or (8 if quick else 1500), size,
-                              seed, "cpu" if device == "auto" else device, overwrite, quiet, workers=workers)
+                              seed, "cpu" if device == "auto" else device, overwrite, quiet, workers=workers,
+                              seeds=dp_seeds)
         print(report.read_text())
         print(f"report: {report}")
         return

@@ -27,7 +27,8 @@ def synthetic(model: Path = typer.Option(..., "--model", help="A run directory m
     run = RunDir.create(out, "vfl_eval", {"model": str(model), "n": n, "seed": seed, "device": device}, overwrite=overwrite)
     train_metrics = RunDir.open(model, "vfl").metrics if (model / "metrics.json").is_file() else {}
     dp = train_metrics.get("dp", {"mode": "none"})
-    for k in ("mode", "epsilon", "delta", "sigma", "sample_rate", "steps", "accountant", "conversion", "clip_norm"):
+    for k in ("mode", "guarantee", "claim", "adjacency", "epsilon", "delta", "sigma", "sample_rate", "steps",
+              "accountant", "conversion", "clip_norm"):
         if k in dp:
             metrics[f"dp_{k}"] = dp[k]
     rows = [[k, v] for k, v in metrics.items()]
