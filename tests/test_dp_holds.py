@@ -58,7 +58,8 @@ def test_same_seed_sound_runs_draw_different_noise_and_masks_and_non_dp_runs_sta
     assert not torch.equal(a.rows(), b.rows())
     p, q = SubsetSchedule(1000, 50, seed=0), SubsetSchedule(1000, 50, seed=0)
     assert not torch.equal(p.rows(), q.rows())
-    assert a.z_seed() == b.z_seed()  # the non-private draws stay reproducible
+    assert a.z_seed() == b.z_seed()  # the non-private draws stay reproducible,
+    assert PoissonSchedule(1001, 50, seed=0).z_seed() == PoissonSchedule(1000, 50, seed=0).z_seed()  # and not N's
 
 
 def _mixed_parts(n: int = 40) -> tuple[list[torch.Tensor], list[list[Span]]]:

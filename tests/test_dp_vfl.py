@@ -348,6 +348,15 @@ def test_schema_template_command(tmp_path, cli) -> None:
     assert doc["columns"][1]["categories"] == ["blue", "green", "red"] and "TEMPLATE" in doc["source"]
     assert_user_error(cli("vfl", "schema", "--party-file", a, "--party-file", b, "--id-column", "id", "--out", out),
                       "exists")
+    # the template holds the private rows' own bounds: a DP run refuses it until it is edited
+    train = ["vfl", "train", "--party-file", a, "--party-file", b, "--id-column", "id", "--size", "tiny",
+             "--batch-size", "16", "--iterations", "1", "--quiet", "--dp", "sound", "--sigma", "1"]
+    assert_user_error(cli(*train, "--schema", out, "--out", tmp_path / "run"), "is the unedited template")
+    assert not (tmp_path / "run").exists()
+    del doc["template"]
+    doc["source"], doc["n"] = "edited: bounds from the data dictionary", 48
+    out.write_text(json.dumps(doc))
+    assert cli(*train, "--schema", out, "--out", tmp_path / "run").code == 0
 
 
 def _reference_party_row_loss(bottom, head, penalty, lam_loc, lam_gp):

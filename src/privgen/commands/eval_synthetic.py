@@ -40,5 +40,6 @@ def synthetic(model: Path = typer.Option(..., "--model", help="A run directory m
     run.write_metrics(metrics)
     print(f"fd {metrics['fd']:.4g}  association_error {metrics['association_error']:.4g}  "
           f"utility {metrics['utility']:.4g} (real {metrics['utility_real']:.4g})"
-          + (f"  dp {dp['mode']} ε {dp['epsilon']:.4g} δ {dp['delta']:g}" if dp["mode"] != "none" else "")
+          + (f"  dp {dp['mode']} ε {dp['epsilon']:.4g} δ {dp['delta']:g}"
+             + ("" if dp.get("guarantee") else " (a claim, not a guarantee)") if dp["mode"] != "none" else "")
           + f"; wrote {run.path}")

@@ -56,6 +56,10 @@ def load_schema(ref: str) -> dict[str, Any]:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"--schema {where} is not valid JSON ({e})") from None
+    if isinstance(doc, dict) and (doc.get("template") or str(doc.get("source", "")).startswith("TEMPLATE")):
+        raise UserError(f"--schema {where} is the unedited template `privgen vfl schema` wrote from the private rows "
+                        "(its bounds and categories are the rows' own): replace them with public knowledge, then "
+                        "delete its \"template\" key and its TEMPLATE \"source\" line")
     n = doc.get("n") if isinstance(doc, dict) else None
     if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and n > 0):
         raise UserError(f"--schema {where}: \"n\" (the public row count) must be a positive integer, got {n!r}")
@@ -132,8 +136,8 @@ def template_from(df: pd.DataFrame) -> dict[str, Any]:
         else:
             cols.append({"name": str(name), "kind": "numeric", "min": float(s.min()), "max": float(s.max()),
                          "integer": bool(pd.api.types.is_integer_dtype(s))})
-    return {"format": FORMAT,
+    return {"format": FORMAT, "template": True,
             "source": "TEMPLATE written from the data by `privgen vfl schema`: these bounds and categories are the "
-                      "private rows' own. Replace them with public knowledge (documented ranges, code lists) "
-                      "before using this file for a DP run.",
+                      "private rows' own. Replace them with public knowledge (documented ranges, code lists), add "
+                      "the public row count as \"n\", and delete \"template\" and this line before a DP run.",
             "columns": cols}

@@ -103,8 +103,8 @@ def plan_dp(mode: str, epsilon: float | None, delta: float, sigma: float | None,
     return DPConfig(mode, acc.sigma, c, batch / n, batch), acc
 
 
-ADJACENCY = {"paper": "replace-one (N fixed and public; B rows sampled without replacement)",
-             "sound": "add/remove one row (Poisson sampling at a public rate q = B / N_public)"}
+ADJACENCY = {"paper": "replace-one training row (N fixed and public; B rows sampled without replacement)",
+             "sound": "add/remove one training row (Poisson sampling at a public rate q = B / N_public)"}
 GUARANTEE = {"none": False, "paper": False, "sound": True}
 CLAIM_NOTE = {"paper": "the published DP-VFLGAN mechanism's claim for one layer's gradients, NOT a guarantee over "
                        "the published model or data",

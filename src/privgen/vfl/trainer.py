@@ -68,6 +68,13 @@ class SubsetSchedule(Schedule):
         super().__init__(n_rows, batch_size, seed)
         self.secret: SecretSource = secret or OsRandom()
 
+    def __post_init__(self) -> None:
+        """No epoch permutation: torch.randperm(N) would consume the seeded stream by an amount that depends
+        on the private row count, and every later latent seed with it. The seeded generator draws only the
+        latent seeds (and the paper mode's B values of α), whose number never depends on the rows."""
+        self.gen = torch.Generator().manual_seed(self.seed)
+        self._perm, self._pos = torch.arange(self.n_rows), 0
+
     def rows(self) -> torch.Tensor:
         return random_subset(self.secret, self.n_rows, self.batch_size)
 
