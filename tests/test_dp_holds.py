@@ -18,7 +18,7 @@ from privgen.vfl.config import GanConfig
 from privgen.vfl.models import VFLGAN, Centralized
 from privgen.vfl.nets import SIZE_PRESETS
 from privgen.vfl.trainer import PoissonSchedule, SubsetSchedule
-from seeded_secret import SeededSource
+from privgen.audit.planted import SeededSource
 
 TINY = SIZE_PRESETS["tiny"]
 def _adult(*extra, batch: int = 16, seed: int = 0) -> list[str]:

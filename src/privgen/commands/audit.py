@@ -1,5 +1,6 @@
-"""`privgen audit synthetic` (membership inference against published synthetic data) and `privgen audit
-unlearning` (the relearning battery against an unlearned model)."""
+"""`privgen audit synthetic` (membership inference against published synthetic data with shadow models),
+`privgen audit dp` (a DP claim audited in one training run with canaries) and `privgen audit unlearning` (the
+relearning battery against an unlearned model)."""
 
 from __future__ import annotations
 
@@ -105,6 +106,59 @@ def synthetic(
     print(f"{m['verdict']}\nbest attack {m['best_attack']}: accuracy "
           f"{m['attacks'][m['best_attack']]['accuracy_mean']:.3f}, AUC {m['attacks'][m['best_attack']]['auc_mean']:.3f}; "
           f"report: {run.file('report.md')}")
+
+
+@app.command("dp")
+def dp_audit(
+    out: Path = typer.Option(..., "--out", help="Audit directory (metrics.json, report.md, scores.png)."),
+    data: str = typer.Option("adult", "--data", help="Embedded dataset (adult, mnist5k, ...) or a CSV/Parquet table."),
+    party_file: list[Path] = typer.Option(None, "--party-file", help="One CSV/Parquet per party (repeat); joined on --id-column."),
+    id_column: str = typer.Option(None, "--id-column", help="Column linking the parties' rows (with --party-file)."),
+    parties: int = typer.Option(3, "--parties", help="Number of parties (image bands or column groups)."),
+    model: str = typer.Option("vflgan", "--model", help="vflgan or centralized (the models with a DP mode)."),
+    dp: str = typer.Option("sound", "--dp", help="none, paper (DP-VFLGAN as published) or sound."),
+    dp_epsilon: float = typer.Option(None, "--epsilon", help="Target ε of --dp (σ calibrated over the planned steps)."),
+    dp_sigma: float = typer.Option(None, "--sigma", help="Noise multiplier of --dp instead of --epsilon."),
+    delta: float = typer.Option(1e-5, "--delta", help="δ of the claim."),
+    clip: float = typer.Option(1.0, "--clip", help="Per-example clip norm C of --dp sound."),
+    schema: Path = typer.Option(None, "--schema", help="Public schema JSON of a table (--dp sound on your own data)."),
+    canaries: int = typer.Option(500, "--canaries", help="M: crafted rows, each included by a secret fair coin."),
+    access: str = typer.Option("white-box", "--access", help="black-box (the published synthetic data only) or "
+                               "white-box (also the critics and, with --gradient-canaries, every critic update)."),
+    gradient_canaries: int = typer.Option(0, "--gradient-canaries", help="Dirac gradient canaries inserted into the "
+                                          "per-example gradient sum (white-box; --dp sound or none)."),
+    canary_norm: float = typer.Option(1000.0, "--canary-norm", help="Norm of a gradient canary (the sound mode clips it to C)."),
+    confidence: float = typer.Option(0.95, "--confidence", help="Confidence of the ε lower bound."),
+    score: str = typer.Option("all", "--score", help="The score to test, chosen in advance: synthetic-distance, "
+                              "critic, gradient; all: every score the access allows, the confidence split between them."),
+    claimed_epsilon: float = typer.Option(None, "--claimed-epsilon", help="The ε under test; it must be the run's own "
+                                          "(its accountant's), which is the default."),
+    iterations: int = typer.Option(500, "--iterations", help="Generator iterations of the one training run."),
+    size: str = typer.Option("small", "--size", help="Network sizes: reference, small, tiny."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Rows per step (B)."),
+    max_rows: int = typer.Option(None, "--max-rows", help="Use at most this many training rows."),
+    n_synthetic: int = typer.Option(None, "--n-synthetic", help="Synthetic rows the black-box score searches (default: N)."),
+    seed: int = Seed, split_seed: int = SplitSeed, overwrite: bool = Overwrite, quiet: bool = Quiet,
+) -> None:
+    """Audit a DP claim in one training run: canaries in, one training, an ε lower bound and a verdict."""
+    from privgen.audit.dp_audit import DpAuditSettings, run_dp_audit
+    from privgen.vfl.sources import data_spec
+
+    settings = DpAuditSettings(canaries=canaries, access=access, gradient_canaries=gradient_canaries,
+                               canary_norm=canary_norm, confidence=confidence, iterations=iterations, size=size,
+                               batch_size=batch_size, seed=seed, n_synthetic=n_synthetic, score=score)
+    settings.validate()
+    spec = data_spec(None if party_file else data, parties, [str(p) for p in party_file or []], id_column,
+                     split_seed=split_seed, max_rows=max_rows)
+    if schema is not None:
+        spec["schema"] = str(schema.resolve())
+    run = run_dp_audit(spec, model, dp, dp_epsilon, dp_sigma, delta, settings, out, claimed_epsilon, clip,
+                       overwrite, quiet)
+    m = run.metrics
+    print(f"{m['verdict']}: ε ≥ {m['eps_lower_bound']:.3g} at {confidence:.0%} (best score: {m['best_score']}; "
+          f"ceiling {m['max_certifiable_epsilon']:.3g}); claim: "
+          + ("none" if m["claimed_epsilon"] is None else f"ε = {m['claimed_epsilon']:.4g}")
+          + f"; report: {run.file('report.md')}")
 
 
 def _floats(flag: str, text: str) -> tuple[float, ...]:

@@ -20,6 +20,10 @@ from privgen.vfl.losses import critic_gap, feature_map_penalty, gradient_penalty
 from privgen.vfl.nets import Generator, NetSizes, OutputHead, adam, bottom_critic, score_head
 from privgen.vfl.rng import own_rng, stream
 
+def _grads(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.grad for name, p in module.named_parameters() if p.grad is not None}
+
+
 # What each kind of local critic penalises (see `Party.local_critic`).
 PENALTIES = ("split", "whole", "whole+head")
 
@@ -49,6 +53,7 @@ class Party:
         self.opt_g = adam(self.gen.parameters(), cfg.lr)
         self.opt_c = adam(list(self.bottom.parameters()) + list(self.head.parameters()), cfg.lr)
         self._pending: tuple[torch.Tensor, ...] | None = None
+        self.audit_hook = None  # privgen.audit.gradient_canaries: an auditor's view of the critic updates
 
     def modules(self) -> dict[str, nn.Module]:
         return {f"{self.name}.gen": self.gen, f"{self.name}.bottom": self.bottom, f"{self.name}.head": self.head}
@@ -107,11 +112,21 @@ class Party:
     def critic_step_update(self) -> None:
         """The optimiser step on the critic's gradients; in the paper's DP mode the first layer's batch
         gradient is clipped to C and noised first (DP-VFLGAN), every other gradient left as it is."""
+        hook, parts = self.audit_hook, self._critic_parts()
+        if hook is not None:
+            for key, module in parts:
+                hook.inject(key, _grads(module), 1.0 / self.cfg.batch_size)
         if self.dp.mode == "paper":
             w = self.bottom[0].weight
             assert w.grad is not None and self.noise is not None
             w.grad = mech.paper_privatise(w.grad, self.dp.clip, self.dp.sigma, self.noise)
+        if hook is not None:
+            for key, module in parts:
+                hook.observe(key, _grads(module), float(self.cfg.batch_size))
         self.opt_c.step()
+
+    def _critic_parts(self) -> list[tuple[str, nn.Module]]:
+        return [(f"{self.name}.bottom", self.bottom), (f"{self.name}.head", self.head)]
 
     # ---- sound DP mode: per-example clipping with a joint norm (see privgen.privacy.mechanisms) ----
 
@@ -170,9 +185,13 @@ class Party:
             grads.append(g_fake)
         torch.autograd.backward(outs, grads, inputs=[*self.bottom.parameters(), *self.head.parameters()])
         assert self.noise is not None
-        for module, per_ex in zip((self.bottom, self.head), self._per_example):
-            noisy = mech.noisy_mean(per_ex.weighted_sum(factors), self.dp.sigma, self.dp.clip,
-                                    self.dp.expected_batch, self.noise)
+        for (key, module), per_ex in zip(self._critic_parts(), self._per_example):
+            clipped = per_ex.weighted_sum(factors)
+            if self.audit_hook is not None:
+                self.audit_hook.inject(key, clipped, 1.0)
+            noisy = mech.noisy_mean(clipped, self.dp.sigma, self.dp.clip, self.dp.expected_batch, self.noise)
+            if self.audit_hook is not None:
+                self.audit_hook.observe(key, noisy, float(self.dp.expected_batch), owner=self.name)
             for name, p in module.named_parameters():
                 p.grad = p.grad + noisy[name]
         self.opt_c.step()

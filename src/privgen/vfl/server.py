@@ -21,6 +21,7 @@ class Server:
         self.noise: SecretSource | None = OsRandom() if dp.mode == "sound" else None
         self.critic = score_head(sum(feature_dims), sizes.server_hidden).to(device)
         self.opt = adam(self.critic.parameters(), cfg.lr)
+        self.audit_hook = None  # privgen.audit.gradient_canaries: an auditor's view of the critic updates
 
     def modules(self) -> dict[str, nn.Module]:
         return {"server.critic": self.critic}
@@ -40,6 +41,10 @@ class Server:
         gp = gradient_penalty(self.critic(h), [h])[0]
         self.opt.zero_grad(set_to_none=True)
         (gap + self.cfg.lambda_gp * gp).backward()
+        if self.audit_hook is not None:
+            grads = {n: p.grad for n, p in self.critic.named_parameters()}
+            self.audit_hook.inject("server.critic", grads, 1.0 / b)
+            self.audit_hook.observe("server.critic", grads, float(b))
         self.opt.step()
         m = len(real)
         grads = [[leaves[k].grad, leaves[m + k].grad, leaves[2 * m + k].grad] for k in range(m)]
@@ -63,13 +68,17 @@ class Server:
     def clip_factors(self, own_sq: torch.Tensor, masked: list[torch.Tensor]) -> torch.Tensor:
         """min(1, C/‖g_i‖) from its own squared norms and the parties' masked shares: the server learns each
         row's joint norm and nothing of how it splits between the parties."""
-        return mech.clip_factors([own_sq, secagg.unmasked_sum(masked)], self.dp.clip)
+        return mech.clip_factors([own_sq, secagg.unmasked_sum(masked).to(own_sq.device)], self.dp.clip)
 
     def sound_step(self, factors: torch.Tensor) -> None:
         """Second half, once every party's squared norms gave the joint clip factors: noisy mean, step."""
         assert self.noise is not None
-        noisy = mech.noisy_mean(self._per_example.weighted_sum(factors), self.dp.sigma, self.dp.clip,
-                                self.dp.expected_batch, self.noise)
+        clipped = self._per_example.weighted_sum(factors)
+        if self.audit_hook is not None:
+            self.audit_hook.inject("server.critic", clipped, 1.0)
+        noisy = mech.noisy_mean(clipped, self.dp.sigma, self.dp.clip, self.dp.expected_batch, self.noise)
+        if self.audit_hook is not None:
+            self.audit_hook.observe("server.critic", noisy, float(self.dp.expected_batch), owner="server")
         for name, p in self.critic.named_parameters():
             p.grad = p.grad + noisy[name]
         self.opt.step()
