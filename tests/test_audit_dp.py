@@ -44,7 +44,7 @@ def test_the_correct_sound_mode_is_consistent(tmp_path, one_thread) -> None:
     for f in (tmp_path / "audit").iterdir():
         if f.suffix in (".json", ".md", ".jsonl"):
             assert "coins" not in f.read_text()
-    assert isinstance(m["scores"]["white-box: gradient canaries (largest update)"]["included"], int)
+    assert isinstance(m["scores"]["white-box: gradient canaries (spike likelihood ratio)"]["included"], int)
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -3,7 +3,6 @@ private; runs without a guarantee need --allow-unguaranteed; every bad input: ex
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import shutil
@@ -32,8 +31,8 @@ FORBIDDEN = [r'"seed"', r"n_train", r"batch_rows", r"bytes", r"rng", r"state(?!m
 def _train(root: Path, name: str, dp: str = "none", data: str = "adult", **extra) -> Path:
     """A tiny finished run (adult, 2 parties, ROWS training rows unless `extra` says otherwise)."""
     kw: dict = {"sigma": 1.0} if dp != "none" else {}
-    if dp == "sound" and "n_public" in inspect.signature(train_vfl_run).parameters:
-        kw["n_public"] = 500  # a public bound on N, where the sound mode takes one
+    if dp == "sound":
+        kw["n_public"] = 500  # a public N (the sound mode's q and steps come from it)
     spec = data_spec(data, 2, max_rows=extra.pop("max_rows", ROWS))
     out = root / name
     train_vfl_run(spec, "vflgan", out, seed=TRAIN_SEED, iterations=3, sizes=SIZE_PRESETS["tiny"],
@@ -140,6 +139,10 @@ def test_bad_inputs_write_nothing(runs, cli, tmp_path) -> None:
     shutil.copytree(runs["sound"], ray)
     cfg = json.loads((ray / "config.json").read_text())
     (ray / "config.json").write_text(json.dumps({**cfg, "transport": "ray"}))
+    legacy = tmp_path / "legacy"  # a sound run of an earlier release: seeded noise, q from the private N
+    shutil.copytree(runs["sound"], legacy)
+    cfg = json.loads((legacy / "config.json").read_text())
+    (legacy / "config.json").write_text(json.dumps({k: v for k, v in cfg.items() if k != "dp_public_n"}))
     existing = tmp_path / "existing"
     existing.mkdir()
     not_run = tmp_path / "plain"
@@ -153,6 +156,7 @@ def test_bad_inputs_write_nothing(runs, cli, tmp_path) -> None:
         ((not_run, "--out", out), ("not a privgen run directory", "privgen vfl train")),
         ((tmp_path / "missing", "--out", out), ("does not exist",)),
         ((ray, "--out", out), ("--transport ray", "privgen vfl generate --transport ray")),
+        ((legacy, "--out", out), ("by an earlier privgen", "replayable", "retrain with --dp sound")),
         ((runs["sound"], "--out", out, "--format", "xlsx"), ("--format 'xlsx' is unknown",)),
         ((runs["image"], "--out", out, "--format", "csv", "--allow-unguaranteed"), ("applies to table models",)),
     ]

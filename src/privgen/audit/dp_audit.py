@@ -33,7 +33,7 @@ from privgen.runs import RunDir
 KIND = "audit_dp"
 ACCESS = ("black-box", "white-box")
 BLACK_BOX, CRITIC, GRADIENT = ("black-box: nearest synthetic row", "white-box: critic score",
-                               "white-box: gradient canaries (largest update)")
+                               "white-box: gradient canaries (spike likelihood ratio)")
 # Score types by name: `--score` picks one in advance (the whole confidence on it), `all` tests every one the
 # access allows and splits the confidence between them.
 SCORES = {"synthetic-distance": BLACK_BOX, "critic": CRITIC, "gradient": GRADIENT}
