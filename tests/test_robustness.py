@@ -243,7 +243,8 @@ def test_nan_in_the_servers_feature_gradients_is_refused() -> None:
     (("a", "a", "features", "t", torch.ones(2, 2)), "same"),
     (("a b", "s", "features", "t", torch.ones(2, 2)), "sender"),
     (("a", "s", "features", "t", torch.ones(2, 2, dtype=torch.int64)), "floating point"),
-    (("a", "s", "features", "t", torch.ones(0, 2)), "shape"),
+    (("a", "s", "features", "t", torch.ones(2, 0)), "shape"),  # zero rows are a valid (empty DP) batch; zero width is not
+    (("a", "s", "features", "t", torch.ones(2, 2, 2)), "shape"),
     (("a", "s", "features", "t", torch.tensor([[1.0, float("inf")]])), "NaN/inf"),
     (("a", "s", "control", "t", [1, 2]), "not a tensor"),
 ])
