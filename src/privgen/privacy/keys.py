@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
@@ -46,11 +45,6 @@ def keystream(key: bytes, counter: int, n_bytes: int) -> bytes:
     """n_bytes of ChaCha20 keystream under `key`, nonce = `counter` (one fresh stream per step)."""
     nonce = int(counter).to_bytes(16, "little")
     return Cipher(algorithms.ChaCha20(key, nonce), mode=None).encryptor().update(bytes(n_bytes))
-
-
-def keystream_u64(key: bytes, counter: int, n: int) -> np.ndarray:
-    """n uniform 64-bit words from `keystream` (masks over the ring Z_2^64)."""
-    return np.frombuffer(keystream(key, counter, 8 * n), dtype="<u8").astype(np.uint64)
 
 
 def seal(key: bytes, plaintext: bytes, purpose: str) -> bytes:

@@ -70,8 +70,3 @@ class OsRandom:
 def poisson_mask(source: SecretSource, n_rows: int, rate: float) -> torch.Tensor:
     """Indices of the rows that join this step: each independently with probability `rate`."""
     return (source.uniform(n_rows) < rate).nonzero().flatten()
-
-
-def random_subset(source: SecretSource, n_rows: int, size: int) -> torch.Tensor:
-    """`size` distinct rows uniformly at random (O(size) draws, not a permutation of every row)."""
-    return source.subset(n_rows, size)

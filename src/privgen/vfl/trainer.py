@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from privgen.privacy.config import DPConfig
-from privgen.privacy.secret import OsRandom, SecretSource, poisson_mask, random_subset
+from privgen.privacy.secret import OsRandom, SecretSource, poisson_mask
 from privgen.progress import progress
 from privgen.vfl.models import VflModel
 
@@ -76,7 +76,7 @@ class SubsetSchedule(Schedule):
         self._perm, self._pos = torch.arange(self.n_rows), 0
 
     def rows(self) -> torch.Tensor:
-        return random_subset(self.secret, self.n_rows, self.batch_size)
+        return self.secret.subset(self.n_rows, self.batch_size)
 
 
 class PoissonSchedule(SubsetSchedule):
