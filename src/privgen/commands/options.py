@@ -22,6 +22,8 @@ Seed = typer.Option(0, "--seed", help="Random seed; same seed + same device give
 SplitSeed = typer.Option(0, "--split-seed", help="Seed of the train/test split (shared by every model on the data).")
 Device = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, or cuda[:N].")
 Quiet = typer.Option(False, "--quiet", "-q", help="No progress output (bars or heartbeat lines).")
+IdColumn = typer.Option(None, "--id-column", help="Column linking the parties' rows (with --party-file): once for "
+                        "every file, or once per --party-file in the same order when the files name it differently.")
 Overwrite = typer.Option(False, "--overwrite", help="Replace an existing run directory at --out.")
 ImageSize = typer.Option(16, "--image-size", help="Square size the images are resized to (e.g. 8, 16, 28).")
 Data = typer.Option("mnist5k", "--data", help="Embedded dataset name (privgen data list) or a path: .npz (x, y), "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from privgen.commands.options import Device, Overwrite, Quiet, Seed, SplitSeed
+from privgen.commands.options import Device, IdColumn, Overwrite, Quiet, Seed, SplitSeed
 from privgen.errors import UserError
 
 app = typer.Typer(help="Vertically federated synthetic data (VFLGAN, VertiGAN, centralized reference).",
@@ -18,13 +18,14 @@ def train(
     out: Path = typer.Option(..., "--out", help="Output run directory; an unfinished run there is resumed."),
     data: str = typer.Option(None, "--data", help="Embedded dataset (mnist5k, adult, wine, ...) or a CSV/Parquet table."),
     party_file: list[Path] = typer.Option(None, "--party-file", help="One CSV/Parquet per party (repeat); joined on --id-column."),
-    id_column: str = typer.Option(None, "--id-column", help="Column linking the parties' rows (with --party-file)."),
+    id_column: list[str] = IdColumn,
     columns: list[str] = typer.Option(None, "--columns", help="Comma-separated columns of one party (repeat per party)."),
     parties: int = typer.Option(2, "--parties", help="Number of parties M (image bands or column groups)."),
     model: str = typer.Option("vflgan", "--model", help="vflgan, vertigan or centralized."),
     epochs: int = typer.Option(10, "--epochs", help="Passes of critic batches over the rows."),
     iterations: int = typer.Option(None, "--iterations", help="Generator iterations (overrides --epochs)."),
-    size: str = typer.Option("reference", "--size", help="Network sizes: reference (the paper's), small, tiny."),
+    size: str = typer.Option("small", "--size", help="Network sizes: small (default, as in audit and bench), "
+                             "reference (the paper's), tiny."),
     batch_size: int = typer.Option(64, "--batch-size", help="Rows per step."),
     lr: float = typer.Option(2e-4, "--lr", help="Adam learning rate (betas 0.5, 0.999)."),
     lambda_gp: float = typer.Option(40.0, "--lambda-gp", help="Gradient-penalty weight."),
@@ -43,7 +44,7 @@ def train(
     n_public: int = typer.Option(None, "--n-public", help="Public row count N of a --dp sound run on your own data: "
                                  "sets q = B/N and the planned steps (never the private count); or \"n\" in the schema."),
     transport: str = typer.Option("inprocess", "--transport", help="inprocess (default: all parties in this process) or "
-                                  "ray (each party a Ray actor holding only its own data; pip install 'privgen[ray]')."),
+                                  "ray (each party a Ray actor holding only its own data; pip install 'privgen\\[ray]')."),
     address: str = typer.Option(None, "--address", help="Ray cluster to join (auto or HOST:PORT); default: a local one."),
     party_resource: list[str] = typer.Option(None, "--party-resource", help="Ray custom resource pinning party k to its "
                                              "node (repeat once per party, in party order)."),
@@ -79,7 +80,7 @@ def train(
 
         torch.set_num_threads(threads)
     groups = [[c.strip() for c in g.split(",") if c.strip()] for g in columns] if columns else None
-    spec = data_spec(data, parties, [str(p) for p in party_file or []], id_column, groups, impute, split_seed,
+    spec = data_spec(data, parties, [str(p) for p in party_file or []], list(id_column or []), groups, impute, split_seed,
                      max_rows=max_rows)
     run = train_vfl_run(spec, model, out, seed, epochs, iterations, SIZE_PRESETS[size],
                         GanConfig(batch_size=batch_size, lr=lr, lambda_gp=lambda_gp), device, overwrite, quiet,
@@ -88,6 +89,8 @@ def train(
                         probe_every=probe_every, rng=rng, transport=transport, address=address,
                         party_resources=list(party_resource or []), align=align)
     m = run.metrics
+    if "party_rows" in m:
+        print("joined on ID: " + ", ".join(f"{p['file']} {p['matched']} of {p['rows']} rows matched" for p in m["party_rows"]))
     ms = "-" if m.get("iteration_time_s") is None else f"{m['iteration_time_s'] * 1000:.1f}"
     print(f"{model}: {m['iterations']} iterations on {m['n_train']} rows, {m['parties']} parties, "
           f"{ms} ms/iteration, {m['bytes_per_iteration']:.0f} bytes/iteration; wrote {run.path}")
@@ -103,7 +106,7 @@ def schema_cmd(
     out: Path = typer.Option(..., "--out", help="schema.json to write (a template: edit it into public bounds)."),
     data: str = typer.Option(None, "--data", help="Embedded table or a CSV/Parquet table."),
     party_file: list[Path] = typer.Option(None, "--party-file", help="One CSV/Parquet per party (repeat)."),
-    id_column: str = typer.Option(None, "--id-column", help="Column linking the parties' rows (with --party-file)."),
+    id_column: list[str] = IdColumn,
     overwrite: bool = Overwrite,
 ) -> None:
     """Write a schema template for `vfl train --dp sound --schema`: observed ranges and categories, which
@@ -116,12 +119,10 @@ def schema_cmd(
     if out.exists() and not overwrite:
         raise UserError(f"--out {out} exists; choose another path or pass --overwrite")
     if party_file:
-        if not id_column:
-            raise UserError("--party-file needs --id-column")
         for p in party_file:
             if not p.is_file():
                 raise UserError(f"--party-file {p} does not exist")
-        df, _ = join_party_frames([read_table_file(p) for p in party_file], [p.name for p in party_file], id_column)
+        df, _ = join_party_frames([read_table_file(p) for p in party_file], [p.name for p in party_file], list(id_column or []))
     elif data:
         df = load_table(data).frame
     else:

@@ -100,6 +100,8 @@ def read_table_file(path: Path) -> pd.DataFrame:
         raise UserError(f"reading {path} needs pyarrow: pip install 'privgen[parquet]'") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as e:
         raise UserError(f"cannot read {path} as a table: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if len(df) == 0:
+        raise UserError(f"{path} has a header but no rows ({df.shape[1]} columns); give a file with data rows")
     check_table(df, path)
     return df
 

@@ -157,35 +157,90 @@ def check_missing(df: pd.DataFrame, impute: bool) -> pd.DataFrame:
     return df
 
 
-def join_party_frames(frames: list[pd.DataFrame], names: list[str], id_column: str) -> tuple[pd.DataFrame, list[list[str]]]:
+@dataclass(frozen=True)
+class JoinStats:
+    """How many of each party file's IDs found a partner in every other file (what the join kept)."""
+
+    files: list[str]
+    rows: list[int]
+    matched: int
+
+    def to_json(self) -> dict:
+        return {"aligned_rows": self.matched,
+                "party_rows": [{"file": f, "rows": r, "matched": self.matched} for f, r in zip(self.files, self.rows)]}
+
+    def line(self) -> str:
+        return "joined on ID: " + ", ".join(f"{f} {self.matched} of {r} rows matched" for f, r in zip(self.files, self.rows))
+
+
+def id_columns_for(id_column: str | list[str] | None, n_files: int) -> list[str]:
+    """One ID column name per party file: one name for all, or one per --party-file in order."""
+    names = [id_column] if isinstance(id_column, str) else list(id_column or [])
+    if not names:
+        raise UserError("--party-file needs --id-column naming the column that links the parties' rows")
+    if len(names) == 1:
+        return names * n_files
+    if len(names) != n_files:
+        raise UserError(f"{len(names)} --id-column for {n_files} --party-file; give one --id-column for all files, "
+                        "or one per --party-file in the same order")
+    return names
+
+
+def _id_kind(s: pd.Series) -> str:
+    """numbers or text: the two ID kinds a join can tell apart (mixed columns count as text)."""
+    return "numbers" if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) else "text"
+
+
+def join_party_frames(frames: list[pd.DataFrame], names: list[str], id_column: str | list[str]
+                      ) -> tuple[pd.DataFrame, list[list[str]]]:
     """Inner-join one frame per party on the ID column, refusing duplicates, shared columns and no overlap."""
+    joined, groups, _ = join_party_frames_stats(frames, names, id_column)
+    return joined, groups
+
+
+def join_party_frames_stats(frames: list[pd.DataFrame], names: list[str], id_column: str | list[str]
+                            ) -> tuple[pd.DataFrame, list[list[str]], JoinStats]:
+    """`join_party_frames` plus how many rows of each file matched. Each file may name its ID column
+    differently (`id_column` a list, one per file); the IDs must be the same kind (numbers or text) in every
+    file, since 7 and "007" are not the same ID and privgen will not guess."""
     if len(frames) < 2:
         raise UserError("give --party-file once per party (at least 2)")
+    ids = id_columns_for(id_column, len(frames))
+    key = "\0privgen-id"
     owner: dict[str, str] = {}
-    groups = []
-    for df, name in zip(frames, names):
-        if id_column not in df.columns:
-            raise UserError(f"{name} has no ID column {id_column!r}; columns: {', '.join(map(str, df.columns))}")
-        dup = df[id_column][df[id_column].duplicated()]
+    groups, renamed = [], []
+    for df, name, idc in zip(frames, names, ids):
+        if idc not in df.columns:
+            raise UserError(f"{name} has no ID column {idc!r}; columns: {', '.join(map(str, df.columns))}")
+        if df[idc].isna().any():
+            raise UserError(f"{name} has {int(df[idc].isna().sum())} rows without an ID in {idc!r}; every row needs one")
+        dup = df[idc][df[idc].duplicated()]
         if len(dup):
-            raise UserError(f"{name} has {len(dup)} duplicate IDs in {id_column!r} (e.g. {dup.iloc[0]!r}); IDs must be unique")
-        cols = [str(c) for c in df.columns if c != id_column]
+            raise UserError(f"{name} has {len(dup)} duplicate IDs in {idc!r} (e.g. {dup.iloc[0]!r}); IDs must be unique")
+        cols = [str(c) for c in df.columns if c != idc]
         for c in cols:
             if c in owner:
                 raise UserError(f"column {c!r} is present in {owner[c]} and in {name}; each column belongs to one party")
             owner[c] = name
         groups.append(cols)
-    joined = frames[0]
+        renamed.append(df.rename(columns={idc: key}))
+    kinds = [_id_kind(f[key]) for f in renamed]
+    if len(set(kinds)) > 1:
+        which = ", ".join(f"{n} ({i!r}): {k}" for n, i, k in zip(names, ids, kinds))
+        raise UserError(f"the ID columns hold numbers in some files and text in others ({which}); write the IDs "
+                        "the same way in every file (all numbers, or all text), so that equal IDs match")
+    joined = renamed[0]
     try:
-        for df, name in zip(frames[1:], names[1:]):
-            joined = joined.merge(df, on=id_column, how="inner")
-        joined = joined.sort_values(id_column, kind="stable")
-    except (ValueError, TypeError) as e:
-        raise UserError(f"the ID column {id_column!r} cannot be matched across the party files ({e}); give it the "
-                        "same type (all numbers or all text) in every file") from None
-    sizes = ", ".join(f"{n}: {len(f)}" for n, f in zip(names, frames))
+        for df in renamed[1:]:
+            joined = joined.merge(df, on=key, how="inner")
+        joined = joined.sort_values(key, kind="stable")
+    except (ValueError, TypeError):
+        raise UserError(f"the ID columns ({', '.join(sorted(set(ids)))}) mix numbers and text within a file; write "
+                        "every ID the same way (all numbers, or all text)") from None
+    stats = JoinStats(list(names), [len(f) for f in frames], len(joined))
     if len(joined) < 10:
-        raise UserError(f"only {len(joined)} IDs in {id_column!r} match across the party files ({sizes} rows); "
-                        "the files must describe the same individuals")
+        sizes = ", ".join(f"{n}: {len(f)}" for n, f in zip(names, frames))
+        raise UserError(f"only {len(joined)} IDs in {' / '.join(map(repr, dict.fromkeys(ids)))} match across the party files "
+                        f"({sizes} rows); the files must describe the same individuals")
     joined = joined.reset_index(drop=True)
-    return joined.drop(columns=[id_column]), groups
+    return joined.drop(columns=[key]), groups, stats

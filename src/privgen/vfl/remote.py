@@ -25,6 +25,7 @@ from privgen.vfl.models.vflgan import FEATURE_TAGS, party_name
 from privgen.vfl.nets import NetSizes
 from privgen.vfl.party import Party
 from privgen.vfl.party_data import OwnData, embedded_part, file_part, read_own_file
+from privgen.vfl.partition import id_columns_for
 from privgen.vfl.psi import PsiParticipant, id_strings
 
 KEEP_CHECKPOINTS = 2
@@ -42,6 +43,7 @@ class PartyWorker:
         self.validator = MessageValidator()
         self.psi: PsiParticipant | None = None
         self._frame = None
+        self._id = ""
         self.data: OwnData | None = None
         self.party: Party | None = None
         self._gen_pending: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -64,10 +66,11 @@ class PartyWorker:
         files = self.spec.get("party_files") or []
         if files:
             path = Path(files[self.k])
-            df = read_own_file(path, self.spec["id_column"])
-            self.psi = PsiParticipant(id_strings(df[self.spec["id_column"]]), path.name)
+            self._id = id_columns_for(self.spec["id_column"], len(files))[self.k]  # this party's own ID column
+            df = read_own_file(path, self._id)
+            self.psi = PsiParticipant(id_strings(df[self._id]), path.name)
             self._frame = df
-            return {"columns": [str(c) for c in df.columns if c != self.spec["id_column"]], "source": path.name}
+            return {"columns": [str(c) for c in df.columns if c != self._id], "source": path.name}
         self.data = embedded_part(self.spec, self.k)
         return {"columns": self.data.columns, "source": self.spec["data"]}
 
@@ -79,7 +82,7 @@ class PartyWorker:
         """After alignment: keep the shared rows in the agreed order, split, fit the encoder, encode."""
         if self.data is None:
             assert self.psi is not None and self._frame is not None
-            aligned = self._frame.iloc[self.psi.aligned_positions()].drop(columns=[self.spec["id_column"]])
+            aligned = self._frame.iloc[self.psi.aligned_positions()].drop(columns=[self._id])
             self.data = file_part(aligned, self.spec, self.psi.name)
             self._frame, self.psi = None, None  # the IDs are not needed any more
         return {"rows": len(self.data.x), "dim": int(self.data.x.shape[1])}

@@ -160,6 +160,8 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
                "expected_bytes": expected_bytes(model_name, data.layout.dims(), sizes, cfg),
                "bytes_first_critic_step": model.transport.step_bytes(records[0].step) if records else 0,
                "message_kinds": sorted({r.kind for r in model.transport.records})}
+    if "join" in data.info:  # party files: how many IDs each file had and how many matched (as Ray's aligned_rows)
+        metrics.update(data.info["join"])
     if dp_cfg.on:
         metrics["dp"] = dp_metrics(dp_cfg, accounting)
         if n_dp is not None:

@@ -17,19 +17,20 @@ from privgen.data.tabular import TableEncoder
 from privgen import checks
 from privgen.errors import UserError
 from privgen.vfl.partition import (ImageLayout, TableLayout, VerticalData, check_missing, column_groups,
-                                   image_bands, join_party_frames)
+                                   id_columns_for, image_bands, join_party_frames_stats)
 
 
 def data_spec(data: str | None = None, parties: int = 2, party_files: list[str] | None = None,
-              id_column: str | None = None, columns: list[list[str]] | None = None, impute: bool = False,
+              id_column: str | list[str] | None = None, columns: list[list[str]] | None = None, impute: bool = False,
               split_seed: int = 0, test_fraction: float = 0.2, max_rows: int | None = None,
               image_size: int | None = None) -> dict[str, Any]:
     if party_files and data:
         raise UserError("give either --data or --party-file, not both")
     if not party_files and not data:
         raise UserError("give --data NAME (see `privgen data list`) or one --party-file per party with --id-column")
-    if party_files and not id_column:
-        raise UserError("--party-file needs --id-column naming the column that links the parties' rows")
+    if party_files:
+        ids = id_columns_for(id_column, len(party_files))  # checked now: one name, or one per file
+        id_column = ids[0] if len(set(ids)) == 1 else ids
     if not 0.0 < test_fraction < 1.0:
         raise UserError(f"test fraction must be in (0, 1), got {test_fraction}")
     checks.optional_positive_int("--max-rows", max_rows)
@@ -86,13 +87,15 @@ def _images(spec: dict[str, Any]) -> VerticalData:
 
 
 def _table(spec: dict[str, Any]) -> VerticalData:
+    join = None
     if spec.get("party_files"):
         paths = [Path(p) for p in spec["party_files"]]
         for p in paths:
             if not p.is_file():
                 raise UserError(f"--party-file {p} does not exist")
         frames = [read_table_file(p) for p in paths]
-        df, groups = join_party_frames(frames, [p.name for p in paths], spec["id_column"])
+        df, groups, stats = join_party_frames_stats(frames, [p.name for p in paths], spec["id_column"])
+        join = stats.to_json()
         target = None
     else:
         table = load_table(spec["data"])
@@ -132,8 +135,10 @@ def _table(spec: dict[str, Any]) -> VerticalData:
         if not np.isfinite(part).all():
             col = next(c.name for c, sp in zip(enc.columns, enc.spans()) if not np.isfinite(part[:, sp.start:sp.end]).all())
             raise UserError(f"column {col!r} (party {k + 1}) has values too large to standardise; rescale it first")
-    return VerticalData(layout, parts, train, test,
-                        info={"source": spec.get("data") or "party files", "n_train": len(train), "n_test": len(test)})
+    info = {"source": spec.get("data") or "party files", "n_train": len(train), "n_test": len(test)}
+    if join is not None:
+        info["join"] = join
+    return VerticalData(layout, parts, train, test, info=info)
 
 
 def _check_test_categories(layout: TableLayout, train: pd.DataFrame, test: pd.DataFrame) -> None:
