@@ -98,3 +98,78 @@ def test_transport_help_shows_the_ray_extra(cli) -> None:
     r = cli("vfl", "train", "--help")
     text = " ".join(r.out.replace("│", " ").split())
     assert "pip install 'privgen[ray]'" in text, text[-2000:]
+
+
+def test_generated_numbers_stay_inside_the_observed_range(cli, tmp_path) -> None:
+    """A positive column (area) never comes out negative: decoded numbers are clipped to the training rows'
+    observed range (no DP), and the count of clipped values is reported. (30 iterations at lr 1e-3 drive the
+    tiny generator outside the range: without the clip this run writes area -1.68 and age -31.)"""
+    a, b = write_user_parties(tmp_path / "d")
+    pd.read_csv(b).rename(columns={"pid": "patient_id"}).to_csv(b, index=False)
+    r = cli("vfl", "train", "--party-file", a, "--party-file", b, "--id-column", "patient_id", "--out", tmp_path / "run",
+            *TINY[:2], "--iterations", "30", "--batch-size", "16", "--lr", "1e-3", "--device", "cpu", "--quiet")
+    assert r.code == 0, r.err
+    r = cli("vfl", "generate", "--model", tmp_path / "run", "--n", "400", "--out", tmp_path / "s.csv")
+    assert r.code == 0, r.err
+    synth, real = pd.read_csv(tmp_path / "s.csv"), pd.read_csv(a)
+    assert synth["area"].min() >= real["area"].min() - 1e-9 and synth["area"].max() <= real["area"].max() + 1e-9
+    assert synth["age"].between(real["age"].min(), real["age"].max()).all()
+    layout = json.loads((tmp_path / "run" / "layout.json").read_text())
+    codec = next(c for e in layout["encoders"] for c in e if c["name"] == "area")
+    assert codec["lo"] > 0 and codec["hi"] < real["area"].max() + 1e-9
+    assert "clipped to the columns' bounds: age" in r.out and "area" in r.out
+    r = cli("eval", "synthetic", "--model", tmp_path / "run", "--n", "400", "--out", tmp_path / "e")
+    assert r.code == 0, r.err
+    m = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert m["clipped_values"] == sum(m["clipped_by_column"].values()) > 0 and set(m["clipped_by_column"]) <= {"age", "area", "bmi"}
+
+
+def test_dp_runs_keep_the_observed_range_private(tmp_path) -> None:
+    """Under DP the observed range is a statistic no noise covers: only a schema's bounds are kept."""
+    from privgen.vfl.run import train_vfl_run
+    from privgen.vfl.sources import data_spec
+    from privgen.vfl.nets import SIZE_PRESETS
+    from privgen.vfl.config import GanConfig
+
+    a, b = write_user_parties(tmp_path / "d")
+    spec = data_spec(None, 2, [str(a), str(b)], ["patient_id", "pid"])
+    run = train_vfl_run(spec, "vflgan", tmp_path / "dp", iterations=1, sizes=SIZE_PRESETS["tiny"],
+                        cfg=GanConfig(batch_size=16), device="cpu", quiet=True, dp="paper", sigma=1.0)
+    layout = json.loads((run.path / "layout.json").read_text())
+    assert all("lo" not in c and "hi" not in c for e in layout["encoders"] for c in e)
+
+
+def test_eval_any_synthetic_file_beside_the_majority_rate(user_run, cli, tmp_path) -> None:
+    """--synthetic FILE is evaluated against the run's real rows or the party files; utility sits beside the
+    majority-class rate (always predicting the most common outcome)."""
+    run, a, b = user_run
+    assert cli("vfl", "generate", "--model", run, "--n", "50", "--out", tmp_path / "s.csv").code == 0
+    r = cli("eval", "synthetic", "--synthetic", tmp_path / "s.csv", "--model", run, "--out", tmp_path / "e1")
+    assert r.code == 0, r.err
+    m1 = json.loads((tmp_path / "e1" / "metrics.json").read_text())
+    r2 = cli("eval", "synthetic", "--synthetic", tmp_path / "s.csv", *parties(a, b), "--out", tmp_path / "e2")
+    assert r2.code == 0, r2.err
+    m2 = json.loads((tmp_path / "e2" / "metrics.json").read_text())
+    assert m1["fd"] == pytest.approx(m2["fd"]) and m1["utility"] == pytest.approx(m2["utility"])
+    # the baseline by hand: the same split as training, the train rows' most common outcome scored on the test rows
+    from privgen.vfl.sources import load_vertical
+
+    data = load_vertical(json.loads((run / "config.json").read_text())["data_spec"])
+    common = data.raw_train["outcome"].mode().iloc[0]
+    assert m1["utility_baseline"] == pytest.approx((data.raw_test["outcome"] == common).mean())
+    assert m1["utility_task"] == "accuracy predicting outcome" and "majority-class rate" in m1["utility_baseline_rule"]
+    assert f"(baseline {m1['utility_baseline']:.4g}, real" in r.out
+    assert "majority-class rate" in (tmp_path / "e1" / "report.md").read_text()
+
+
+def test_eval_synthetic_file_refusals(user_run, cli, tmp_path) -> None:
+    run, _, _ = user_run
+    assert cli("vfl", "generate", "--model", run, "--n", "20", "--out", tmp_path / "s.csv").code == 0
+    s = pd.read_csv(tmp_path / "s.csv")
+    s.drop(columns=["bmi"]).assign(extra=1).to_csv(tmp_path / "cols.csv", index=False)
+    assert_user_error(cli("eval", "synthetic", "--synthetic", tmp_path / "cols.csv", "--model", run, "--out", tmp_path / "e"),
+                      "does not have the real data's columns: missing bmi; not in the real data extra")
+    s.iloc[:0].to_csv(tmp_path / "empty.csv", index=False)
+    assert_user_error(cli("eval", "synthetic", "--synthetic", tmp_path / "empty.csv", "--model", run, "--out", tmp_path / "e"),
+                      "empty.csv has a header but no rows")
+    assert not (tmp_path / "e").exists()

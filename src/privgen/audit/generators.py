@@ -93,6 +93,8 @@ class VflGenerator:
             self.layout = TableLayout([encoder_from_schema(public, g) for g in self.groups], self.target)
         else:
             self.layout = TableLayout([TableEncoder.fit(rows[g]) for g in self.groups], self.target)
+            if self.dp["mode"] == "none":  # as `vfl train` does: observed bounds without DP only
+                self.layout.observe_bounds(rows)
         cfg = GanConfig(**self.cfg_kwargs)
         d = self.dp
         dp_cfg, _ = plan_dp(d["mode"], d["epsilon"], d["delta"], d["sigma"], "improved", d["clip"],

@@ -165,7 +165,10 @@ def generate(
     if isinstance(layout, TableLayout):
         df = sample_table(vfl_model, layout, n, seed, conditions)
         write_table(df, out)
-        print(f"wrote {out} ({len(df)} rows, {df.shape[1]} columns)")
+        moved = {c: k for c, k in df.attrs.get("clipped", {}).items() if k}
+        print(f"wrote {out} ({len(df)} rows, {df.shape[1]} columns)"
+              + (f"; clipped to the columns' bounds: {', '.join(f'{c} {k}' for c, k in moved.items())} values"
+                 if moved else ""))
     else:
         if conditions:
             raise UserError("--where applies to tables; this is an image model")

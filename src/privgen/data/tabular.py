@@ -30,6 +30,8 @@ class ColumnCodec:
     scale: float = 1.0
     integer: bool = False
     categories: list[str] = field(default_factory=list)
+    lo: float | None = None  # bounds decoded numbers are clipped to: a public schema's, or (without DP) the
+    hi: float | None = None  # training rows' observed range; None: unbounded (a DP run without a schema)
 
     @property
     def width(self) -> int:
@@ -94,13 +96,30 @@ class TableEncoder:
             parts.append(enc.transform(values[:, None]))
         return np.concatenate(parts, axis=1).astype(np.float32)
 
-    def decode(self, x: np.ndarray) -> pd.DataFrame:
-        """Numeric spans are unscaled (rounded for integer columns); categorical spans take their argmax."""
+    def observe_bounds(self, df: pd.DataFrame) -> None:
+        """Record each unbounded numeric column's observed [min, max] in `df` as its decoding bounds.
+
+        The range is a statistic of the rows: only for runs without DP (a DP run bounds by a public schema)."""
+        for c in self.columns:
+            if c.kind == "numeric" and c.lo is None and c.hi is None:
+                v = df[c.name].to_numpy(dtype=np.float64)
+                c.lo, c.hi = float(v.min()), float(v.max())
+
+    def decode(self, x: np.ndarray, clipped: dict[str, int] | None = None) -> pd.DataFrame:
+        """Numeric spans are unscaled, clipped to the column's bounds (if it has any; `clipped` counts the
+        values moved, per column) and rounded for integer columns; categorical spans take their argmax."""
         cols: dict[str, object] = {}
         for c, span in zip(self.columns, self.spans()):
             block = np.asarray(x[:, span.start:span.end], dtype=np.float64)
             if c.kind == "numeric":
                 v = block[:, 0] * c.scale + c.mean
+                if c.lo is not None or c.hi is not None:
+                    lo = -np.inf if c.lo is None else c.lo
+                    hi = np.inf if c.hi is None else c.hi
+                    moved = int(((v < lo) | (v > hi)).sum())
+                    v = np.clip(v, lo, hi)
+                    if clipped is not None:
+                        clipped[c.name] = clipped.get(c.name, 0) + moved
                 cols[c.name] = np.round(v).astype(np.int64) if c.integer else v
             else:
                 cols[c.name] = np.array(c.categories, dtype=object)[block.argmax(axis=1)]
@@ -118,7 +137,8 @@ class TableEncoder:
         raise UserError(f"no column {column!r} in this model; columns: {', '.join(self.names)}")
 
     def to_json(self) -> list[dict]:
-        return [asdict(c) for c in self.columns]
+        """Bounds are written only when set, so an unbounded encoder's JSON is as before they existed."""
+        return [{k: v for k, v in asdict(c).items() if not (k in ("lo", "hi") and v is None)} for c in self.columns]
 
     @classmethod
     def from_json(cls, data: list[dict]) -> "TableEncoder":

@@ -119,7 +119,17 @@ def utility(train_synth: pd.DataFrame, train_real: pd.DataFrame, test_real: pd.D
         return float(model.score(test_real[features], y_test))
 
     synth, real = fit_score(train_synth), fit_score(train_real)
+    if classify:  # the floor any classifier must beat: always answer the real training rows' most common label
+        common = train_real[target].astype(str).mode().iloc[0]
+        baseline = float((test_real[target].astype(str) == common).mean())
+        rule = f"majority-class rate: always {common!r}"
+    else:  # R^2 of always predicting the real training mean
+        y = test_real[target].astype(float).to_numpy()
+        ss = float(((y - y.mean()) ** 2).sum())
+        baseline = 1.0 - float(((y - float(train_real[target].astype(float).mean())) ** 2).sum()) / ss if ss else 0.0
+        rule = "always the real training mean"
     return {"utility": synth, "utility_real": real, "utility_ratio": synth / real if real else float("nan"),
+            "utility_baseline": baseline, "utility_baseline_rule": rule,
             "utility_task": f"{'accuracy' if classify else 'R^2'} predicting {target}"}
 
 
@@ -135,5 +145,9 @@ def image_utility(x_synth: np.ndarray, y_synth: np.ndarray, x_train: np.ndarray,
         return float(clf.score(x_test.reshape(len(x_test), -1), y_test))
 
     synth, real = fit_score(x_synth, y_synth), fit_score(x_train, y_train)
+    labels, counts = np.unique(y_train, return_counts=True)
+    common = labels[np.argmax(counts)]
     return {"utility": synth, "utility_real": real, "utility_ratio": synth / real if real else float("nan"),
+            "utility_baseline": float((y_test == common).mean()),
+            "utility_baseline_rule": f"majority-class rate: always {common.item() if hasattr(common, 'item') else common!r}",
             "utility_task": "accuracy of a pixel logistic regression on real test digits"}

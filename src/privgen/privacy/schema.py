@@ -119,7 +119,8 @@ def encoder_from_schema(schema: dict[str, Any], columns: list[str]) -> TableEnco
         c = by_name[name]
         if c["kind"] == "numeric":
             lo, hi = float(c["min"]), float(c["max"])
-            codecs.append(ColumnCodec(name, "numeric", (lo + hi) / 2, (hi - lo) / 2, integer=bool(c.get("integer", False))))
+            codecs.append(ColumnCodec(name, "numeric", (lo + hi) / 2, (hi - lo) / 2, integer=bool(c.get("integer", False)),
+                                      lo=lo, hi=hi))
         else:
             codecs.append(ColumnCodec(name, "categorical", categories=[str(x) for x in c["categories"]]))
     return TableEncoder(codecs)

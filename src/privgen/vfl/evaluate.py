@@ -96,11 +96,54 @@ def evaluate_images(model: VflModel, layout: ImageLayout, data: VerticalData, sp
 
 
 def evaluate_table(model: VflModel, layout: TableLayout, data: VerticalData, n: int, seed: int) -> dict[str, Any]:
+    synth = sample_table(model, layout, n, seed)
+    clipped = synth.attrs.get("clipped", {})
+    return {**table_metrics(synth, layout, data, seed), "clipped_values": int(sum(clipped.values())),
+            "clipped_by_column": {c: k for c, k in clipped.items() if k}}
+
+
+def evaluate_file(path: Path, spec: dict, seed: int = 0) -> dict[str, Any]:
+    """Metrics of any synthetic table (a CSV/Parquet, e.g. a Ray run's output) against the real rows of `spec`."""
+    from privgen.data.tables import read_table_file
+    from privgen.errors import UserError
+
+    if not path.is_file():
+        raise UserError(f"--synthetic {path} does not exist")
+    data = load_vertical(spec)
+    layout = data.layout
+    if not isinstance(layout, TableLayout):
+        raise UserError(f"--synthetic {path}: the real data is an image dataset; --synthetic evaluates tables")
+    synth = read_table_file(path)
+    check_synthetic_columns(synth, data.raw_train, path)  # type: ignore[arg-type]
+    if len(synth) < 10:
+        raise UserError(f"--synthetic {path} has {len(synth)} rows; the Fréchet distance needs at least 10")
+    return table_metrics(synth[list(data.raw_train.columns)].reset_index(drop=True), layout, data, seed)  # type: ignore[union-attr]
+
+
+def check_synthetic_columns(synth, real, path: Path) -> None:
+    """Same columns as the real rows, numbers where the real rows hold numbers: else one line saying which."""
+    from privgen.data.tabular import is_categorical
+    from privgen.errors import UserError
+
+    missing = [str(c) for c in real.columns if c not in synth.columns]
+    extra = [str(c) for c in synth.columns if c not in real.columns]
+    if missing or extra:
+        raise UserError(f"--synthetic {path} does not have the real data's columns: "
+                        + "; ".join(p for p in [f"missing {', '.join(missing)}" if missing else "",
+                                                f"not in the real data {', '.join(extra)}" if extra else ""] if p))
+    text = [str(c) for c in real.columns if not is_categorical(real[c]) and is_categorical(synth[c])]
+    if text:
+        raise UserError(f"--synthetic {path}: columns {', '.join(text)} are numeric in the real data but not in the "
+                        "synthetic table; write them as numbers")
+
+
+def table_metrics(synth, layout: TableLayout, data: VerticalData, seed: int) -> dict[str, Any]:
+    """FD in the encoded space, cross-party association error and utility of `synth` against the real rows."""
     from privgen.eval import frechet_distance
     from privgen.eval.frechet import frechet_distance_interval
     from privgen.eval.tabular import association_error, utility
 
-    synth = sample_table(model, layout, n, seed)
+    n = len(synth)
     real = data.raw_train.iloc[:n]  # type: ignore[union-attr]
     enc_real = np.concatenate(layout.split(real), axis=1)
     enc_synth = np.concatenate(layout.split(synth), axis=1)

@@ -69,8 +69,14 @@ class TableLayout:
     def split(self, df: pd.DataFrame) -> list[np.ndarray]:
         return [e.encode(df) for e in self.encoders]
 
-    def join(self, parts: list[np.ndarray]) -> pd.DataFrame:
-        return pd.concat([e.decode(p) for e, p in zip(self.encoders, parts)], axis=1)
+    def join(self, parts: list[np.ndarray], clipped: dict[str, int] | None = None) -> pd.DataFrame:
+        """The decoded table; `clipped` (if given) counts numbers clipped to their column's bounds."""
+        return pd.concat([e.decode(p, clipped) for e, p in zip(self.encoders, parts)], axis=1)
+
+    def observe_bounds(self, df: pd.DataFrame) -> None:
+        """Bound decoded numbers by the training rows' observed ranges (runs without DP only)."""
+        for e in self.encoders:
+            e.observe_bounds(df)
 
     def party_columns(self) -> list[list[str]]:
         return [e.names for e in self.encoders]

@@ -29,7 +29,10 @@ def parse_where(where: list[str] | None) -> list[tuple[str, str]]:
 
 def sample_table(model: VflModel, layout: TableLayout, n: int, seed: int,
                  where: list[tuple[str, str]] | None = None, max_rounds: int = 50) -> pd.DataFrame:
-    """n decoded rows; with `where`, only rows whose categorical column takes the given category."""
+    """n decoded rows; with `where`, only rows whose categorical column takes the given category.
+
+    Numbers outside their column's bounds (the schema's, or a non-DP run's observed range) are clipped;
+    `df.attrs["clipped"]` counts them per column, so the caller can say so."""
     checks = []
     for col, val in where or []:
         found = [(k, enc.category_index(col, val)) for k, enc in enumerate(layout.encoders) if col in enc.names]
@@ -37,16 +40,19 @@ def sample_table(model: VflModel, layout: TableLayout, n: int, seed: int,
             raise UserError(f"no column {col!r} in this model; columns: {', '.join(c for e in layout.encoders for c in e.names)}")
         checks.append(found[0])
     kept, have = [], 0
+    clipped: dict[str, int] = {}
     for r in range(max_rounds if checks else 1):
         parts = model.sample(n, seed + r)
         mask = np.ones(n, dtype=bool)
         for k, (span, idx) in checks:
             mask &= parts[k][:, span.start:span.end].argmax(axis=1) == idx
-        kept.append(layout.join([p[mask] for p in parts]))
-        have += int(mask.sum())
+        rows = np.flatnonzero(mask)[:n - have]  # only the rows kept are decoded (and counted if clipped)
+        kept.append(layout.join([p[rows] for p in parts], clipped))
+        have += len(rows)
         if have >= n:
             break
-    df = pd.concat(kept, ignore_index=True).iloc[:n]
+    df = pd.concat(kept, ignore_index=True)
+    df.attrs["clipped"] = clipped
     if len(df) < n:
         raise UserError(f"the model produced only {len(df)} rows matching --where in {max_rounds} rounds; "
                         "the condition is too rare in its output")

@@ -19,6 +19,7 @@ from privgen.vfl.checkpoint import CHECKPOINT, load_unfinished, save_checkpoint
 from privgen.vfl.config import GanConfig
 from privgen.vfl.evaluate import fd_probe
 from privgen.vfl.models import MODELS
+from privgen.vfl.partition import TableLayout
 from privgen.vfl.report import write_training_report
 from privgen.vfl.nets import NetSizes
 from privgen.vfl.sources import is_embedded, is_table_spec, load_vertical, schema_row_count
@@ -116,6 +117,8 @@ def train_vfl_run(spec: dict[str, Any], model_name: str, out: Path | str, seed: 
     data = load_vertical(spec)  # every input check happens here, before anything is written
     if data.n < cfg.batch_size:
         raise UserError(f"only {data.n} training rows; need at least one batch of {cfg.batch_size}")
+    if isinstance(data.layout, TableLayout) and dp == "none":  # under DP the range would leak: schema bounds only
+        data.layout.observe_bounds(data.raw_train)
     n_dp, n_source = public_row_count(dp, is_embedded(spec), n_public, schema_row_count(spec), data.n)
     n_plan = n_dp or data.n  # the sound mode plans epochs over the public N: the private count must not set T
     n_iter = iterations if iterations else iterations_for(int(epochs), n_plan, cfg.batch_size, cfg.n_critic)
