@@ -173,3 +173,35 @@ def test_eval_synthetic_file_refusals(user_run, cli, tmp_path) -> None:
     assert_user_error(cli("eval", "synthetic", "--synthetic", tmp_path / "empty.csv", "--model", run, "--out", tmp_path / "e"),
                       "empty.csv has a header but no rows")
     assert not (tmp_path / "e").exists()
+
+
+AUDIT_TINY = ["--shadow-pairs", "5", "--features", "naive", "--quiet", "--workers", "1"]
+
+
+def test_audit_synthetic_audits_the_users_joined_rows(user_run, cli, tmp_path) -> None:
+    """--party-file/--id-column: the shadow models train on the user's 55 joined rows (44 training rows after
+    the split), not on the embedded adult table; --model RUN audits the run's own recipe."""
+    run, a, b = user_run
+    r = cli("audit", "synthetic", *parties(a, b), "--model-type", "vflgan", "--size", "tiny", "--iterations", "2",
+            "--batch-size", "16", *AUDIT_TINY, "--out", tmp_path / "files")
+    assert r.code == 0, r.err
+    cfg = json.loads((tmp_path / "files" / "config.json").read_text())
+    assert cfg["n_rows"] == 44 and cfg["generator"]["options"]["groups"] == [["age", "area"], ["bmi", "outcome"]]
+    assert cfg["id_column"] == ["patient_id", "pid"]
+    r = cli("audit", "synthetic", "--model", run, *AUDIT_TINY, "--out", tmp_path / "run")
+    assert r.code == 0, r.err
+    cfg2 = json.loads((tmp_path / "run" / "config.json").read_text())
+    opts = cfg2["generator"]["options"]
+    assert (opts["model"], opts["size"], opts["iterations"], opts["batch_size"]) == ("vflgan", "tiny", 2, 16)
+    assert cfg2["n_rows"] == 44 and cfg2["audited_run"] == str(run.resolve())
+
+
+def test_audit_model_means_a_run_directory(user_run, cli, tmp_path) -> None:
+    run, a, b = user_run
+    assert_user_error(cli("audit", "synthetic", "--model", run, "--data", "wine", "--out", tmp_path / "x"),
+                      "supplies the data", "drop --data")
+    assert_user_error(cli("audit", "synthetic", "--model", tmp_path / "nope", "--out", tmp_path / "x"),
+                      "is not a directory", "--model-type")
+    r = cli("audit", "synthetic", "--model", "vertigan", "--model-type", "vflgan", "--out", tmp_path / "x")
+    assert_user_error(r, "give only --model-type")
+    assert not (tmp_path / "x").exists()

@@ -21,7 +21,8 @@ def train(
     id_column: list[str] = IdColumn,
     columns: list[str] = typer.Option(None, "--columns", help="Comma-separated columns of one party (repeat per party)."),
     parties: int = typer.Option(2, "--parties", help="Number of parties M (image bands or column groups)."),
-    model: str = typer.Option("vflgan", "--model", help="vflgan, vertigan or centralized."),
+    model: str = typer.Option("vflgan", "--model-type", "--model", help="vflgan, vertigan or centralized (--model is "
+                              "the same option's earlier name; elsewhere --model is a trained run directory)."),
     epochs: int = typer.Option(10, "--epochs", help="Passes of critic batches over the rows."),
     iterations: int = typer.Option(None, "--iterations", help="Generator iterations (overrides --epochs)."),
     size: str = typer.Option("small", "--size", help="Network sizes: small (default, as in audit and bench), "
