@@ -97,3 +97,11 @@ def test_every_option_of_every_command_has_its_line_in_cli_doc():
 ])
 def test_options_the_issue_found_undocumented_are_in_their_topic_pages(option, doc):
     assert option in (ROOT / doc).read_text()
+
+
+def test_a_malformed_marker_is_refused_not_skipped(tmp_path):
+    (tmp_path / "r.json").write_text("{}")
+    doc = tmp_path / "README.md"
+    doc.write_text("<!-- table: r.json demo bad arg -->\n| a |\n<!-- end table -->\n")
+    with pytest.raises(ValueError, match="line 1: malformed table marker"):
+        mismatches(tmp_path, [doc])

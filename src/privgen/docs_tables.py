@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from privgen.report import markdown_table
 
-MARKER = re.compile(r"(?P<open><!-- table: (?P<files>\S+) (?P<kind>[\w-]+)(?P<args>(?: [\w-]+=\S+)*) -->\n)"
+MARKER = re.compile(r"(?P<open><!-- table: (?P<files>\S+) (?P<kind>[\w-]+)(?P<args>(?: [\w.-]+=\S+)*) -->\n)"
                     r"(?P<body>.*?)(?P<close><!-- end table -->)", re.S)
 
 Renderer = Callable[[list[dict[str, Any]], dict[str, str]], str]
@@ -127,6 +127,28 @@ def _bench_table(payloads: list[dict[str, Any]], args: dict[str, str]) -> str:
 renderer("unlearning-bench")(_bench_table)
 
 
+@renderer("unlearning-compare")
+def _bench_compare(payloads: list[dict[str, Any]], args: dict[str, str]) -> str:
+    """Forget accuracy at guidance 3 of the same models in two runs: the first file against the others merged
+    (`as.LABEL=OTHER` reads the other runs' OTHER row for LABEL)."""
+    first, rest = payloads[0], payloads[1:]
+    merged: dict[str, dict] = {}
+    for p in rest:
+        for label, m in p["methods"].items():
+            merged.setdefault(label, m)
+    order = args["rows"].split(",") if "rows" in args else list(first["methods"])
+    cell = _acc("g3", False)
+
+    def head(p: dict) -> str:
+        c = p["config"]
+        return f"{c.get('sampler') or 'ddim'}-{c['eval_steps']}"
+    rows = [[label + (f" (other run: {args['as.' + label]})" if "as." + label in args else ""),
+             cell(label, first["methods"][label], first), cell(label, merged[args.get("as." + label, label)], rest[0])]
+            for label in order]
+    return markdown_table(["model", f"this run ({head(first)}): forget acc g3, before → after",
+                           f"earlier run ({head(rest[0])})"], rows)
+
+
 # ---- the demo's results.json (privgen.demo.run_demo) ----
 
 DEMO_TIME_TARGET_S = 7 * 60
@@ -185,8 +207,19 @@ def render_block(root: Path, files: str, kind: str, args: str) -> str:
     return body if body.endswith("\n") else body + "\n"
 
 
+def _malformed(text: str) -> None:
+    """A marker the pattern does not read would be skipped silently: refuse it instead."""
+    starts = {m.start() for m in MARKER.finditer(text)}
+    for m in re.finditer(r"<!-- table:", text):
+        if m.start() not in starts:
+            line = text[:m.start()].count("\n") + 1
+            raise ValueError(f"line {line}: malformed table marker (want `<!-- table: FILE[,FILE] KIND [key=value ...] -->`, "
+                             f"then the table, then `<!-- end table -->`)")
+
+
 def render_text(text: str, root: Path) -> str:
     """The document with every generated block re-rendered from its files."""
+    _malformed(text)
     return MARKER.sub(lambda m: m["open"] + render_block(root, m["files"], m["kind"], m["args"]) + m["close"], text)
 
 
@@ -199,6 +232,7 @@ def mismatches(root: Path, docs: list[Path] | None = None) -> list[str]:
     out = []
     for doc in docs or documents(root):
         text = doc.read_text()
+        _malformed(text)
         for m in MARKER.finditer(text):
             want = render_block(root, m["files"], m["kind"], m["args"])
             if want != m["body"]:
