@@ -103,5 +103,5 @@ def test_a_malformed_marker_is_refused_not_skipped(tmp_path):
     (tmp_path / "r.json").write_text("{}")
     doc = tmp_path / "README.md"
     doc.write_text("<!-- table: r.json demo bad arg -->\n| a |\n<!-- end table -->\n")
-    with pytest.raises(ValueError, match="line 1: malformed table marker"):
+    with pytest.raises(ValueError, match="README.md: line 1: malformed table marker"):
         mismatches(tmp_path, [doc])
