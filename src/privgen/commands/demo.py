@@ -9,7 +9,7 @@ import typer
 from privgen.commands.options import Quiet
 
 
-def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Where the demo writes its report and images."),
+def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Where the demo writes report.md, results.json (every number the report shows) and images."),
          quiet: bool = Quiet) -> None:
     """Run every pipeline on the embedded data (cached models are reused) and write report.md."""
     from privgen.demo import run_demo

@@ -18,7 +18,7 @@ from privgen.errors import UserError
 
 T = TypeVar("T")
 
-Seed = typer.Option(0, "--seed", help="Random seed; same seed + same device gives the same numbers.")
+Seed = typer.Option(0, "--seed", help="Random seed (data order, initial weights, sampling noise); reruns can differ in float rounding.")
 SplitSeed = typer.Option(0, "--split-seed", help="Seed of the train/test split (shared by every model on the data).")
 Device = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, or cuda[:N].")
 Quiet = typer.Option(False, "--quiet", "-q", help="No progress output (bars or heartbeat lines).")
