@@ -120,3 +120,24 @@ def test_other_class_names_are_refused(trained, cli, tmp_path, monkeypatch, one_
     res = _attack(cli, old, tmp_path / "att")
     assert_user_error(res, "classes (a, b, c) differ", "x, y, z")
     assert not (tmp_path / "att").exists()
+
+
+def test_benchmark_cache_entries_follow_the_data_content(tmp_path, monkeypatch):
+    """bench unlearning keys its pretrained model (and everything under it) on the data's content, not its name."""
+    from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, pretrained_dir, unlearned_dir,
+                                                with_data_reference)
+
+    write_folder(tmp_path / "pngs", 4)
+    monkeypatch.chdir(tmp_path)
+    s = BenchSettings(data="pngs", forget=0, seed=0, recipe="tiny8", aux="retain", unlearn_steps=None, unlearn_lr=None,
+                      attack_steps=1, attack_lr=1e-4, attack_batch=8, curve_points=1, n_per_class=10, curve_n=1,
+                      eval_steps=1, guidance=3.0, device="cpu")
+    before = with_data_reference(s)
+    assert before.data == str(tmp_path / "pngs")
+    Image.fromarray(np.zeros((8, 8), np.uint8), mode="L").save(tmp_path / "pngs" / "a" / "new.png")
+    after = with_data_reference(s)
+    assert pretrained_dir(after) != pretrained_dir(before)
+    oracle = MethodSpec("retrain", "retrain")
+    assert unlearned_dir(after, oracle) != unlearned_dir(before, oracle)
+    assert pretrained_dir(with_data_reference(BenchSettings(**{**s.__dict__, "data": "digits"}))).name == \
+        "tiny8-digits-seed0"  # embedded names keep their cache entries
