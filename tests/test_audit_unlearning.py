@@ -1,6 +1,7 @@
 """`privgen audit unlearning`: the scores on hand-made curves, and the battery end to end on tiny models."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,7 +103,7 @@ def models(tmp_path_factory):
     dimum = root / "dimum"
     unlearn(base, "dimum", FORGET, dimum, seed=0, steps=3, batch_size=16, device="cpu", quiet=True)
     oracle = root / "oracle"
-    unlearn(base, "retrain", FORGET, oracle, seed=0, steps=10, device="cpu", quiet=True)
+    unlearn(base, "retrain", FORGET, oracle, seed=0, steps=30, device="cpu", quiet=True)  # as long as the base
     return base, dimum, oracle
 
 
@@ -149,7 +150,13 @@ def test_the_oracle_is_trained_once_into_the_benchmarks_cache_entry(models, tmp_
     s = BenchSettings(data="digits", forget=FORGET, seed=0, recipe="tiny8", aux="retain", unlearn_steps=None,
                       unlearn_lr=None, attack_steps=4, attack_lr=1e-3, attack_batch=16, curve_points=2, n_per_class=10,
                       curve_n=10, eval_steps=3, guidance=3.0, device="cpu")
-    assert oracle == str(unlearned_dir(s, MethodSpec("retrain", "retrain"), base=base.resolve()))
+    # The oracle trains exactly as long as the base did (--steps 30), not the recipe's 20 steps.
+    base_cfg = json.loads((base / "config.json").read_text())
+    oracle_cfg = json.loads((Path(oracle) / "config.json").read_text())
+    assert base_cfg["steps"] == 30 and oracle_cfg["steps"] == 30
+    assert json.loads((Path(oracle) / "metrics.json").read_text())["steps"] == 30
+    assert oracle_cfg["recipe"] == base_cfg["recipe"]
+    assert oracle == str(unlearned_dir(s, MethodSpec("retrain", "retrain"), base=base.resolve(), base_cfg=base_cfg))
     monkeypatch.setattr(privgen.unlearn, "unlearn", lambda *a, **k: pytest.fail("retrained a cached oracle"))
     run_audit(dimum, tmp_path / "o2", tiny_settings(regimes=("kshot-2",)), workers=1, quiet=True)
 

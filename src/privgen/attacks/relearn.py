@@ -97,12 +97,18 @@ def relearn_run(model_dir: Path | str, aux_source: str, out: Path | str, *, step
     probe_class = probe.resolve_class(model) if probe is not None else None
     clf = None
     if aux_source == "generated" or probe is not None:
+        from privgen.data.reference import stored_data
         from privgen.eval import cached_classifier, load_classifier
+        from privgen.eval.classifier_run import check_classifier_classes
 
         with par.main_first():  # the main process trains a missing classifier into the cache, the others read it
-            clf = (load_classifier(classifier, dev)[0] if classifier else
-                   cached_classifier(model.config["data"], model.image_size, int(model.config.get("split_seed", 0)),
-                                     device=str(dev), quiet=par.quiet(quiet))[0])
+            if classifier:
+                clf, clf_cfg = load_classifier(classifier, dev)
+                check_classifier_classes(model.class_names, clf_cfg, str(classifier))
+            else:
+                clf = cached_classifier(stored_data(model.config), model.image_size,
+                                        int(model.config.get("split_seed", 0)), device=str(dev),
+                                        quiet=par.quiet(quiet), class_names=model.class_names)[0]
     aux = build_aux(aux_source, AuxRequest(model, seed=seed, k=k, kshot_class=kshot_class, classifier=clf))
     attack = {"aux": aux_source, "aux_description": aux.description, "n_aux": len(aux), "steps": steps, "lr": lr,
               "batch_size": batch_size, "seed": seed, "base_model": str(Path(model_dir).resolve()),

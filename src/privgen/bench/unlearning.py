@@ -14,7 +14,7 @@ from typing import Any
 
 from privgen.bench.pool import Task, check_executor, run_graph
 from privgen.bench.unlearning_tasks import (BenchSettings, MethodSpec, reserve_pretrain, task_attack, task_evaluate,
-                                            task_pretrain, task_unlearn)
+                                            task_pretrain, task_unlearn, with_data_reference)
 from privgen.diffusion.solvers import get_solver
 from privgen.errors import UserError
 from privgen.serial import to_dict
@@ -116,6 +116,7 @@ def run_benchmark(s: BenchSettings, methods: str, out: Path, workers: int = 2, o
     from privgen.bench.unlearning_report import build_results, write_report, write_results_csv
     from privgen.eval import cached_classifier
 
+    s = with_data_reference(s)
     if s.forget_attribute:
         from privgen.bench.unlearning_attribute import check_attribute, run_attribute_benchmark
 

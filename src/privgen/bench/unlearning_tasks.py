@@ -57,6 +57,7 @@ class BenchSettings:
     device: str
     sampler: str = "dpmpp"  # every evaluation's solver (privgen.diffusion.solvers); eval_steps are its steps
     forget_attribute: str | None = None   # feature unlearning (NAME=VALUE); `forget` is then unused
+    data_hash: str | None = None          # user data: the content hash of `data` (an absolute path)
 
 
 DEFAULT_SCALES = (1.0, 3.0)
@@ -105,19 +106,38 @@ def slug(text: str) -> str:
     return clean if clean == text and len(clean) <= 40 else f"{clean[-24:]}-{digest(text)[:6]}"
 
 
+def with_data_reference(s: BenchSettings) -> BenchSettings:
+    """The settings with `data` as recorded: an embedded name as typed, user data as its absolute path and
+    content hash (privgen.data.reference), so every task reads the same files whatever its directory."""
+    from dataclasses import replace
+
+    from privgen.data.reference import resolve_data
+
+    ref = resolve_data(s.data)
+    return replace(s, data=ref.source, data_hash=ref.hash)
+
+
+def data_tag(s: BenchSettings) -> str:
+    """The data's part of a cache folder name: its name, plus the content hash for user data, so edited data
+    never reuses a model trained on the old files."""
+    return f"{slug(s.data)}-{s.data_hash[:12]}" if s.data_hash else slug(s.data)
+
+
 def pretrained_dir(s: BenchSettings) -> Path:
     """The same cache entry `make demo` uses for a recipe, so both share one pretrained model."""
-    return cache_path("diffusion", f"{s.recipe}-{slug(s.data)}-seed{s.seed}")
+    return cache_path("diffusion", f"{s.recipe}-{data_tag(s)}-seed{s.seed}")
 
 
-def resolved_unlearning(s: BenchSettings, spec: MethodSpec) -> dict[str, Any]:
+def resolved_unlearning(s: BenchSettings, spec: MethodSpec, base_steps: int | None = None) -> dict[str, Any]:
     """The options, steps and lr a method will actually run with, defaults filled in: the cache key must
-    change when a default does, or a stale model would be reused."""
+    change when a default does, or a stale model would be reused. `base_steps`: the steps the base model
+    really trained (the retrain oracle trains as many); the recipe's when None (the benchmark's own base)."""
     from privgen.unlearn import build_method
     from privgen.unlearn.run import run_budget
 
     impl = build_method(spec.method, spec.options_dict())
-    steps, lr = run_budget(impl, get_recipe(s.recipe), s.unlearn_steps if impl.finetunes else None, s.unlearn_lr)
+    steps, lr = run_budget(impl, get_recipe(s.recipe), s.unlearn_steps if impl.finetunes else None, s.unlearn_lr,
+                           base_steps)
     return {"method": spec.method, "options": to_dict(impl.opt), "steps": steps, "lr": lr}
 
 
@@ -126,14 +146,19 @@ def forget_tag(s: BenchSettings) -> str:
     return slug(s.forget_attribute.replace("=", "-")) if s.forget_attribute else str(s.forget)
 
 
-def unlearned_dir(s: BenchSettings, spec: MethodSpec, base: Path | None = None) -> Path:
+def unlearned_dir(s: BenchSettings, spec: MethodSpec, base: Path | None = None,
+                  base_cfg: dict[str, Any] | None = None) -> Path:
     """The cache entry of a method's model; `base` is the pretrained model when it is not the benchmark's own
-    (the audit keys its retrain oracle the same way, so the two share oracles)."""
-    key = {"base": str(base or pretrained_dir(s)), "recipe": get_recipe(s.recipe).to_dict(), "forget": s.forget,
-           "seed": s.seed, **resolved_unlearning(s, spec)}
+    (the audit keys its retrain oracle the same way, so the two share oracles), `base_cfg` its config.json:
+    then the key holds the recipe and steps that base really trained with (overrides included), which the
+    retrain oracle trains with too. For the benchmark's own base both are the recipe's."""
+    recipe = base_cfg["recipe"] if base_cfg is not None else get_recipe(s.recipe).to_dict()
+    base_steps = int(base_cfg["steps"]) if base_cfg is not None else None
+    key = {"base": str(base or pretrained_dir(s)), "recipe": recipe, "forget": s.forget,
+           "seed": s.seed, **resolved_unlearning(s, spec, base_steps)}
     if s.forget_attribute:
         key["forget_attribute"] = s.forget_attribute  # only then: class entries keep their keys
-    return cache_path("unlearned", f"{s.recipe}-{slug(s.data)}-seed{s.seed}",
+    return cache_path("unlearned", f"{s.recipe}-{data_tag(s)}-seed{s.seed}",
                       f"{slug(spec.label)}-forget{forget_tag(s)}-{digest(key)}")
 
 

@@ -73,12 +73,22 @@ class DiffusionModel:
 def model_split(model: DiffusionModel):
     """The real train/test split the model was trained on: same data, size, test fraction and split seed."""
     from privgen.data import load_images, train_test_split
+    from privgen.data.reference import stored_data
 
     cfg = model.config
-    if "data" not in cfg:
-        raise UserError("the model's config.json names no data; it was not trained by privgen diffusion train")
-    ds = load_images(cfg["data"], model.image_size)
+    ref = stored_data(cfg)  # the recorded absolute path, checked against its content hash
+    ds = load_images(ref.source, model.image_size)
+    check_class_names(model.class_names, ds.class_names, f"the data {ref.source}")
     return train_test_split(ds, float(cfg.get("test_fraction", 0.2)), int(cfg.get("split_seed", 0)))
+
+
+def check_class_names(model_names, other_names, other: str, model: str = "the model") -> None:
+    """Refuse to pair a model with data (or a classifier) whose classes differ: label k would mean another
+    class on each side, and every number built on it would be silently wrong."""
+    a, b = [str(n) for n in model_names], [str(n) for n in other_names]
+    if a != b:
+        raise UserError(f"{model}'s classes ({', '.join(a)}) differ from those of {other} ({', '.join(b)}); "
+                        f"use the data {model} was trained on, or retrain it on this data")
 
 
 def model_config(recipe: Recipe, num_classes: int, class_names: tuple[str, ...], in_channels: int,

@@ -144,6 +144,7 @@ def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion",
     start the retrain oracle from the same base config in parallel.
     """
     from privgen.data import load_images, train_test_split
+    from privgen.data.reference import resolve_data
 
     checks.optional_positive_int("--steps", steps)
     rec = recipe if isinstance(recipe, Recipe) else get_recipe(recipe)
@@ -155,11 +156,12 @@ def open_training_run(data: str = "mnist5k", out: Path | str = "runs/diffusion",
     par, dev = parallel.setup(device)
     par.check_batch(rec.batch_size)
     apply_threads(rec, dev)
-    ds = load_images(data, rec.image_size)
+    ref = resolve_data(data)  # an absolute path and content hash, so later commands read the same data anywhere
+    ds = load_images(ref.source, rec.image_size)
     split = train_test_split(ds, test_fraction, split_seed)
     seed_everything(seed)  # the initial weights depend on the seed too
     model = new_model(rec, ds.num_classes, tuple(ds.class_names), ds.shape[0], attributes=ds.attributes)
-    config = {"data": str(data), "image_size": rec.image_size, "seed": seed, "split_seed": split_seed,
+    config = {**ref.config(), "image_size": rec.image_size, "seed": seed, "split_seed": split_seed,
               "test_fraction": test_fraction, "device": str(dev), "steps": total, **model.config, **par.config()}
     if not overwrite and (Path(out) / CHECKPOINT).is_file():
         verify_checksum(Path(out) / CHECKPOINT)  # a corrupted checkpoint is refused before config.json is touched

@@ -19,7 +19,8 @@ from privgen.diffusion.solvers import DEFAULT_SAMPLER, describe, resolve_steps
 from privgen.diffusion.store import load_model, model_split
 from privgen.errors import UserError
 from privgen.eval.classifier import EvalCNN, extract_features
-from privgen.eval.classifier_run import cached_classifier, load_classifier
+from privgen.data.reference import stored_data
+from privgen.eval.classifier_run import cached_classifier, check_classifier_classes, load_classifier
 from privgen.eval.frechet import frechet_distance
 from privgen.eval.generated import GeneratedSet, class_labels, generate
 from privgen.eval.intervals import wilson
@@ -63,6 +64,7 @@ def evaluate_generation(model_dir: Path | str, out: Path | str, *, n_per_class: 
     if classifier is not None:
         clf, clf_cfg = load_classifier(classifier, dev)
         clf_path = Path(classifier)
+        check_classifier_classes(model.class_names, clf_cfg, str(classifier))
         if int(clf_cfg.get("image_size", -1)) != model.image_size:
             raise UserError(f"classifier {classifier} works on {clf_cfg.get('image_size')}x{clf_cfg.get('image_size')} "
                             f"images but the model makes {model.image_size}x{model.image_size}; pass a matching one")
@@ -72,8 +74,8 @@ def evaluate_generation(model_dir: Path | str, out: Path | str, *, n_per_class: 
               "classifier": str(classifier) if classifier else None}
     run = RunDir.create(out, KIND, config, overwrite=overwrite)
     if clf is None:
-        clf, _, clf_path = cached_classifier(cfg["data"], model.image_size, cfg.get("split_seed", 0), device=device,
-                                             quiet=quiet)
+        clf, _, clf_path = cached_classifier(stored_data(cfg), model.image_size, cfg.get("split_seed", 0),
+                                             device=device, quiet=quiet, class_names=model.class_names)
     gen = generate(model, clf, class_labels(model.num_classes, n_per_class), guidance_scale=guidance_scale,
                    sampler=sampler, num_inference_steps=steps, seed=seed, quiet=quiet)
     names = list(model.class_names)

@@ -83,7 +83,8 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str | None, out: P
     split = target.split(training_split(base)) if target.is_attribute else retain_forget(training_split(base), c_f)
     if len(split.retain) == 0 or len(split.forget) == 0:
         raise UserError(f"{target.describe()} leaves no retained or no forgotten images in the training split")
-    n_steps, n_lr = run_budget(impl, base.recipe, steps, lr)
+    base_steps = trained_steps(base.config) if not impl.finetunes and steps is None else None
+    n_steps, n_lr = run_budget(impl, base.recipe, steps, lr, base_steps)
     par.check_batch(batch_size or DEFAULT_BATCH if impl.finetunes else base.recipe.batch_size,
                     "--batch-size" if impl.finetunes else "the recipe's batch size")
     config = {**base.config, "seed": seed, "device": str(dev), "steps": n_steps, **par.config(),
@@ -126,13 +127,31 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str | None, out: P
     return run
 
 
-def run_budget(impl: Method, recipe, steps: int | None, lr: float | None) -> tuple[int, float]:
+def run_budget(impl: Method, recipe, steps: int | None, lr: float | None,
+               base_steps: int | None = None) -> tuple[int, float]:
     """The steps and lr a method runs with: the caller's, else the runner's defaults; the retrain oracle
-    always trains with its recipe's lr (and its steps unless told otherwise). The benchmark keys its cache
-    on this, so a changed default never reuses a stale model."""
+    always trains with its recipe's lr (the base's recipe, overrides included) and, unless told otherwise,
+    the steps the base model really trained (`base_steps`; the recipe's when unknown). The benchmark keys
+    its cache on this, so a changed default never reuses a stale model."""
     if not impl.finetunes:
-        return steps or recipe.steps, recipe.lr
+        return steps or base_steps or recipe.steps, recipe.lr
     return steps or DEFAULT_STEPS, lr or DEFAULT_LR
+
+
+def trained_steps(cfg: dict[str, Any], what: str = "the base model") -> int:
+    """The pretraining steps of a model from its config.json: a retrain oracle stands for this model trained
+    without a class, so it must train exactly as long. A fine-tuned model's `steps` are its fine-tuning
+    steps, not its training's: the oracle cannot be reproduced from it (one line)."""
+    record = cfg.get("unlearning") or {}
+    if record and record.get("method") != "retrain":
+        raise UserError(f"{what} was itself unlearned by fine-tuning ({record.get('method')}), so its steps are "
+                        "not its training's and a retrain oracle cannot be trained like it: retrain from the "
+                        "pretrained model it came from")
+    steps = cfg.get("steps")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
+        raise UserError(f"{what}'s config.json records no training steps (steps = {steps!r}), so a retrain oracle "
+                        "cannot be trained like it: retrain the base model with privgen diffusion train")
+    return steps
 
 
 def _pretrain_seconds(model_dir: Path) -> float | None:

@@ -40,9 +40,10 @@ def _real_images(data: VerticalData, n: int, seed: int) -> tuple[np.ndarray, np.
 
 
 def _classifier(spec: dict, layout: ImageLayout, quiet: bool):
+    from privgen.data.reference import stored_data
     from privgen.eval import cached_classifier
 
-    clf, _, _ = cached_classifier(spec["data"], layout.shape[1], split_seed=spec["split_seed"], device="cpu", quiet=quiet)
+    clf, _, _ = cached_classifier(stored_data(spec, "the run"), layout.shape[1], split_seed=spec["split_seed"], device="cpu", quiet=quiet)
     return clf
 
 

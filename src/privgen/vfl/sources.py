@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from privgen.data import REGISTRY, load_images, train_test_split
+from privgen.data.reference import resolve_data, stored_data
 from privgen.data.tables import load_table, read_table_file
 from privgen.data.tabular import TableEncoder
 from privgen import checks
@@ -35,7 +36,9 @@ def data_spec(data: str | None = None, parties: int = 2, party_files: list[str] 
         raise UserError(f"test fraction must be in (0, 1), got {test_fraction}")
     checks.optional_positive_int("--max-rows", max_rows)
     checks.image_size(image_size)
-    return {"data": data, "parties": parties, "party_files": [str(Path(p).resolve()) for p in party_files or []],
+    ref = resolve_data(data) if data else None  # user data: its absolute path and content hash
+    return {**(ref.config() if ref is not None else {"data": None}), "parties": parties,
+            "party_files": [str(Path(p).resolve()) for p in party_files or []],
             "id_column": id_column, "columns": columns, "impute": impute, "split_seed": split_seed,
             "test_fraction": test_fraction, "max_rows": max_rows, "image_size": image_size}
 
@@ -76,7 +79,7 @@ def _is_table_path(name: str) -> bool:
 
 
 def _images(spec: dict[str, Any]) -> VerticalData:
-    ds = load_images(spec["data"], spec.get("image_size"))
+    ds = load_images(stored_data(spec, "the run").source, spec.get("image_size"))
     split = train_test_split(ds, spec["test_fraction"], spec["split_seed"])
     train, test = split.train, split.test
     if spec.get("max_rows"):
@@ -98,7 +101,7 @@ def _table(spec: dict[str, Any]) -> VerticalData:
         join = stats.to_json()
         target = None
     else:
-        table = load_table(spec["data"])
+        table = load_table(stored_data(spec, "the run").source)
         df, target = table.frame, table.target
         groups = column_groups([str(c) for c in df.columns], spec["parties"], spec.get("columns"))
         df = df[[c for g in groups for c in g]]

@@ -106,7 +106,7 @@ def _config(path: Path | str, flag: str) -> dict[str, Any]:
 
 
 def _same_data(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    keys = ("data", "split_seed", "image_size", "class_names", "test_fraction")
+    keys = ("data", "data_hash", "split_seed", "image_size", "class_names", "test_fraction")
     return [k for k in keys if a.get(k) != b.get(k)]
 
 
@@ -144,6 +144,8 @@ def resolve_subjects(model_dir: Path, forget: str | None, oracle: Path | None, o
             raise UserError(f"--oracle {oracle} is not a model retrained without class {c_f} (its record: "
                             f"{rec.get('method') or 'never unlearned'}, class {rec.get('forget_class')}): it has seen "
                             f"the class; retrain one with privgen unlearn run --method retrain --forget {c_f}")
+        if base is not None and (Path(base) / "config.json").exists():
+            _check_trained_alike(oracle, o_cfg, base, read_json(Path(base) / "config.json"))
         return Subjects(str(Path(model_dir).resolve()), c_f, str(Path(oracle).resolve()), False,
                         _check_original(original, cfg), base)
     if base is None or not (Path(base) / "config.json").exists():
@@ -151,11 +153,27 @@ def resolve_subjects(model_dir: Path, forget: str | None, oracle: Path | None, o
                         "(a model retrained without the class)")
     base_cfg = read_json(Path(base) / "config.json")
     recipe = base_cfg["recipe"]["name"]
+    from privgen.unlearn.run import trained_steps
+
+    trained_steps(base_cfg, f"the base model {base}")  # the oracle trains exactly as long as the base did
     if oracle_recipe is not None and oracle_recipe != recipe:
         raise UserError(f"--oracle-recipe {oracle_recipe}: the oracle must be trained with the recipe of the model it "
                         f"controls for ({recipe}), or its relearning speed is not comparable; drop the option")
     return Subjects(str(Path(model_dir).resolve()), c_f, str(oracle_dir(Path(base), base_cfg, c_f, seed)), True,
                     _check_original(original, cfg), str(Path(base).resolve()))
+
+
+def _check_trained_alike(oracle: Path, o_cfg: dict[str, Any], base: str, base_cfg: dict[str, Any]) -> None:
+    """The oracle is the control for the model's base: trained with its recipe (overrides included) for as many
+    steps, or its relearning speed says nothing about the model's."""
+    from privgen.unlearn.run import trained_steps
+
+    steps = trained_steps(base_cfg, f"the base model {base}")
+    if o_cfg.get("recipe") != base_cfg.get("recipe") or o_cfg.get("steps") != steps:
+        raise UserError(f"--oracle {oracle} was not trained like the model's base {base} (recipe "
+                        f"{o_cfg.get('recipe', {}).get('name')}, {o_cfg.get('steps')} steps against "
+                        f"{base_cfg['recipe'].get('name')}, {steps} steps, or other recipe settings); retrain it with "
+                        f"privgen unlearn run --method retrain from {base}, or drop --oracle")
 
 
 def _check_original(original: Path | None, cfg: dict[str, Any]) -> str | None:
@@ -171,13 +189,16 @@ def _check_original(original: Path | None, cfg: dict[str, Any]) -> str | None:
 
 
 def oracle_dir(base: Path, base_cfg: dict[str, Any], forget: int, seed: int) -> Path:
-    """The benchmark's cache entry for this base's retrain oracle, so the audit and the benchmark share it."""
+    """The benchmark's cache entry for this base's retrain oracle, so the audit and the benchmark share it.
+    Keyed on the recipe and steps the base really trained with (its config.json), which `unlearn` retrains
+    the oracle with: a base trained with `--steps 200` gets a 200-step oracle, not the recipe's default."""
     from privgen.bench.unlearning_tasks import BenchSettings, MethodSpec, unlearned_dir
 
     s = BenchSettings(data=base_cfg["data"], forget=forget, seed=seed, recipe=base_cfg["recipe"]["name"], aux="retain",
                       unlearn_steps=None, unlearn_lr=None, attack_steps=1, attack_lr=1.0, attack_batch=1,
-                      curve_points=1, n_per_class=10, curve_n=1, eval_steps=1, guidance=1.0, device="cpu")
-    return unlearned_dir(s, MethodSpec("retrain", "retrain"), base=base.resolve())
+                      curve_points=1, n_per_class=10, curve_n=1, eval_steps=1, guidance=1.0, device="cpu",
+                      data_hash=base_cfg.get("data_hash"))
+    return unlearned_dir(s, MethodSpec("retrain", "retrain"), base=base.resolve(), base_cfg=base_cfg)
 
 
 def check_regimes(regimes: tuple[Regime, ...], model_dir: str, forget: int) -> None:
@@ -287,6 +308,7 @@ def run_audit(model_dir: Path, out: Path, s: AuditSettings, *, forget: str | Non
     from privgen.audit.unlearning.report import write_report
     from privgen.audit.unlearning.summary import summarise
     from privgen.bench.pool import run_graph
+    from privgen.data.reference import stored_data
     from privgen.eval import cached_classifier
     from privgen.serial import to_dict
 
@@ -300,8 +322,8 @@ def run_audit(model_dir: Path, out: Path, s: AuditSettings, *, forget: str | Non
               "oracle": subjects.oracle, "oracle_trained_here": subjects.train_oracle, "original": subjects.original}
     run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
     start = time.perf_counter()
-    _, _, clf_dir = cached_classifier(cfg["data"], int(cfg["image_size"]), int(cfg.get("split_seed", 0)),
-                                      device=s.device, quiet=quiet)
+    _, _, clf_dir = cached_classifier(stored_data(cfg), int(cfg["image_size"]), int(cfg.get("split_seed", 0)),
+                                      device=s.device, quiet=quiet, class_names=cfg["class_names"])
     results = run_graph(plan(s, regimes, subjects, str(clf_dir), quiet), workers, desc="audit unlearning", quiet=quiet)
     if subjects.model == subjects.oracle:
         results.update({cell_name(MODEL, r.name, lr): results[cell_name(ORACLE, r.name, lr)]
