@@ -264,3 +264,42 @@ def test_bad_inputs_are_one_line_and_write_nothing(models, cli, tmp_path):
                       "own training data")
     assert_user_error(cli(*audit, "--model", dimum, "--oracle", oracle, "--lrs", "1e-3,x", *common[2:]), "--lrs")
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------- the verdict on hand-made results
+
+
+def _results(fd_after: float, forget_hits=(0, 0, 0)):
+    """Attack results of one regime x lr as the battery returns them: the oracle's retained FD after the first
+    probe is `fd_after` (before: 2.0 at g1 and g3); the model's forget rate stays at `forget_hits` of 20."""
+    from privgen.audit.unlearning.run import MODEL, ORACLE, cell_name
+
+    def metrics(hits, quality=None):
+        pts = [{"step": s, "forget_acc": h / 20, "n": 20} for s, h in zip((0, 5, 10), hits)]
+        out = {"relearn_points": pts, "attack_seconds": 1.0, "aux_description": "retained data"}
+        return {**out, "quality": quality} if quality is not None else out
+
+    quality = [{"step": s, "fd_retained": {"g1": fd, "g3": fd}} for s, fd in zip((0, 5, 10), (2.0, fd_after, fd_after))]
+    return {cell_name(ORACLE, "retain", 1e-3): {"metrics": metrics((0, 0, 0), quality), "dir": "o"},
+            cell_name(MODEL, "retain", 1e-3): {"metrics": metrics(forget_hits), "dir": "m"}}
+
+
+def test_a_quality_rule_that_keeps_no_step_gives_an_inconclusive_verdict():
+    """The oracle's FD breaks 1.5x at the first probe in every budget: nothing about relearning was measured,
+    so the verdict is INCONCLUSIVE and says why and what to change, never 'no regime recovers more than +0'."""
+    from types import SimpleNamespace
+
+    from privgen.audit.unlearning.regimes import parse_regimes
+    from privgen.audit.unlearning.summary import summarise
+
+    s = tiny_settings(regimes=("retain",), lrs=(1e-3,), steps=10, probe_steps=(5,), n_per_class=20)
+    subjects = SimpleNamespace(forget=3, model="m", oracle="o", original=None)
+    payload = summarise(s, parse_regimes("retain"), subjects, _results(fd_after=9.0), {"test_accuracy": 0.9})
+    v = payload["verdict"]
+    assert v.startswith("INCONCLUSIVE: the quality rule kept no attack step"), v
+    assert "no regime recovers" not in v and "--lrs" in v and "--quality-factor" in v and "step 5" in v
+    assert payload["regimes"]["retain"]["model"]["inconclusive"] is True
+    # The same attacks with an oracle that keeps its quality: a verdict, on the kept steps.
+    payload = summarise(s, parse_regimes("retain"), subjects, _results(fd_after=2.5), {"test_accuracy": 0.9})
+    assert payload["verdict"].startswith("no regime recovers more than +0 points"), payload["verdict"]
+    assert payload["regimes"]["retain"]["model"]["inconclusive"] is False

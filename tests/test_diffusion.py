@@ -198,3 +198,17 @@ def test_every_recipe_builds_and_runs(name):
     with torch.no_grad():
         eps = guided_eps(model.unet, x, 500, torch.tensor([0, 9]), 3.0, model.null_class)
     assert eps.shape == x.shape
+
+
+def test_preview_grids_per_run_are_bounded_whatever_the_steps(tmp_path, one_thread):
+    """tiny8 checkpoints every 5 steps and drew a grid at each (a 300-step run drew 60 of them, 44 of its 59 s).
+    Previews now scale with --steps: at most 10 per run, the last step's included (here 12 checkpoints)."""
+    out = tmp_path / "m"
+    train(data="digits", out=out, recipe="tiny8", steps=12, checkpoint_every=1, seed=0, device="cpu", quiet=True)
+    grids = sorted(p.name for p in (out / "samples").glob("step-*.png"))
+    assert 1 <= len(grids) <= 10 and grids[-1] == "step-000012.png", grids
+    from privgen.diffusion.preview import MAX_PREVIEWS, is_preview_step
+
+    for total in (1, 7, 50, 300, 2400, 20000):
+        drawn = [s for s in range(5, total + 1, 5) if is_preview_step(s, total, 5)] + ([total] if total % 5 else [])
+        assert 1 <= len(drawn) <= MAX_PREVIEWS, (total, len(drawn))

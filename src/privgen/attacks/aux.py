@@ -176,19 +176,19 @@ def _kshot(req: AuxRequest) -> AuxData:
     c = req.kshot_class if req.kshot_class is not None else deletion_record(req.model.config)
     if c is None:
         raise UserError("--aux kshot needs the class of its k images: pass --kshot-class")
-    c = req.model.class_id(c)
+    c = req.model.class_id(c, "--kshot-class")
     if req.k <= 0:
         raise UserError(f"--k must be a positive number of images, got {req.k}")
     train = model_split(req.model).train
     idx = np.flatnonzero(train.y == c)
     if len(idx) < req.k:
-        raise UserError(f"--aux kshot with --k {req.k}: the training split has only {len(idx)} images of class {c}; "
+        raise UserError(f"--aux kshot with --k {req.k}: the training split has only {len(idx)} images of {req.model.class_label(c)}; "
                         f"lower --k")
     pick = np.random.default_rng(req.seed).choice(idx, req.k, replace=False)
     labels = (torch.from_numpy(req.model.conditions.labels_of(train)[pick]).long() if req.model.attributes
               else torch.full((req.k,), c, dtype=torch.long))
     return AuxData(torch.from_numpy(train.x[pick]), labels,
-                   f"{req.k} labelled images of class {c}")
+                   f"{req.k} labelled images of {req.model.class_label(c)}")
 
 
 AUX_SOURCES: dict[str, Callable[[AuxRequest], AuxData]] = {

@@ -47,7 +47,7 @@ class ProbeOptions:
         if c is None:
             raise UserError("--probe-every measures the forgotten class, but this model has no deletion record "
                             "(it was not unlearned by privgen); pass --probe-class")
-        return model.class_id(c)
+        return model.class_id(c, "--probe-class")
 
     def steps_for(self, model: DiffusionModel) -> int:
         return resolve_steps(self.sampler, self.num_inference_steps, model.recipe.sample_steps)

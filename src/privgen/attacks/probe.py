@@ -53,11 +53,12 @@ class ForgetProbe:
         return [[p["step"], p["forget_acc"]] for p in self.points]
 
 
-def save_relearn_curve(points: list[dict[str, Any]], path: Path | str, forget_class: int | str, guidance_scale: float,
+def save_relearn_curve(points: list[dict[str, Any]], path: Path | str, what: str, guidance_scale: float,
                        label: str = "attacked model") -> Path:
-    """relearn_curve.png: forget accuracy against attack steps with its 95% Wilson band."""
+    """relearn_curve.png: forget accuracy against attack steps with its 95% Wilson band; `what`: the class as
+    `class_label` shows it."""
     n = points[0]["n"] if points else 0
     return save_rate_curves({label: ([p["step"] for p in points], [p["forget_acc"] for p in points],
                                      [p["forget_acc_ci"] for p in points])},
                             path, xlabel="attack steps", ylabel=f"forget accuracy at guidance {guidance_scale:g} (%)",
-                            title=f"relearning curve, class {forget_class} ({n} samples per point, 95% Wilson band)")
+                            title=f"relearning curve, {what} ({n} samples per point, 95% Wilson band)")

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 from diffusers import UNet2DModel
 
+from privgen.data.class_names import class_label
 from privgen.attacks.aux import AuxData, AuxRequest, build_aux
 from privgen.diffusion.loss import denoising_loss
 from privgen.diffusion.schedule import training_scheduler
@@ -177,10 +178,11 @@ def write_attack_report(run: RunDir) -> Path:
                                    ["aux loss before → after", f"{m['aux_loss_before']:.4f} → {m['aux_loss_after']:.4f}"]]
     if "relearn_curve" in m:
         p = attack["probe"]
-        save_relearn_curve(m["relearn_curve"], run.file(RELEARN_CURVE), p["forget_class"], p["guidance_scale"])
+        what = class_label(p["forget_class"], run.config.get("class_names"))
+        save_relearn_curve(m["relearn_curve"], run.file(RELEARN_CURVE), what, p["guidance_scale"])
         figures.append(("Relearning curve", RELEARN_CURVE))
         first, last = m["relearn_curve"][0], m["relearn_curve"][-1]
-        numbers.append([f"forget accuracy of class {p['forget_class']} (guidance {p['guidance_scale']:g}): start → end",
+        numbers.append([f"forget accuracy of {what} (guidance {p['guidance_scale']:g}): start → end",
                         f"{first['forget_acc']:.1%} → {last['forget_acc']:.1%} [95% CI {last['forget_acc_ci'][0]:.1%}, "
                         f"{last['forget_acc_ci'][1]:.1%}], {last['n']} samples per point"])
     return write_run_report(run.path, f"Relearning attack (DiMRA): {attack['aux']} data",

@@ -84,7 +84,7 @@ def resolve_forget(s: BenchSettings) -> BenchSettings:
     from privgen.data.splits import resolve_class
 
     ds = load_images(s.data, 8)
-    c = resolve_class(s.forget, ds.class_names, f"dataset {s.data}")
+    c = resolve_class(s.forget, ds.class_names, f"dataset {s.data}", "--forget", source=ds.name)
     if ds.num_classes < 2:
         raise UserError("the dataset has a single class: forgetting it leaves nothing to keep")
     return replace(s, forget=c)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from privgen.bench.unlearning_tasks import BenchSettings, MethodSpec, grid_classes, guidance_key, guidance_scales, slug
+from privgen.data.class_names import class_label, class_name
 from privgen.diffusion.solvers import describe
 from privgen.report import markdown_table, save_image_grid, write_markdown
 from privgen.runs import read_json
@@ -55,7 +56,8 @@ def build_results(s: BenchSettings, specs: list[MethodSpec], results: dict[str, 
     clf_metrics = read_json(Path(classifier_dir) / "metrics.json")
     first = models[ORIGINAL]["by_guidance"]["g1"]["before"]
     return {
-        "config": to_dict(s), "num_classes": results[f"attack {ORIGINAL}"]["num_classes"], "methods": models,
+        "config": to_dict(s), "num_classes": results[f"attack {ORIGINAL}"]["num_classes"],
+        "class_names": results[f"attack {ORIGINAL}"].get("class_names"), "methods": models,
         "sample_counts": {"n_per_class": s.n_per_class, "n_forget": first["n_forget"],
                           "n_retained": first["n_retained"], "n_real_retained": first["n_real_retained"],
                           "curve_n": s.curve_n, "eval_steps": s.eval_steps, "sampler": s.sampler},
@@ -143,7 +145,7 @@ def plot_curves(payload: dict[str, Any], path: Path) -> None:
     save_rate_curves(series, path,
                      xlabel=f"attack steps (aux: {s['aux']}, lr {s['attack_lr']:g}, batch {s['attack_batch']})",
                      ylabel=f"forget accuracy at guidance {s['guidance']:g} (%)",
-                     title=f"DiMRA relearning curves, class {s['forget']} forgotten ({n} samples/point, 95% Wilson bands)",
+                     title=f"DiMRA relearning curves, {_forgotten(payload)} forgotten ({n} samples/point, 95% Wilson bands)",
                      styles={ORACLE: {"linestyle": "--", "color": "black"}})
 
 
@@ -157,11 +159,15 @@ def save_grids(out: Path, payload: dict[str, Any]) -> dict[str, str]:
             for c in grid_classes(s["forget"], payload["num_classes"]):
                 for when in ("before", "after"):
                     rows.append(z[f"{when}_{g}_{c}"])
-                    names.append(f"{c} {when}")
+                    names.append(f"{class_name(c, payload.get('class_names'))} {when}")
         name = f"grid_{slug(label)}.png"
         save_image_grid(rows, out / name, names, title=f"{label}: guidance {s['guidance']:g}, before / after the attack")
         files[label] = name
     return files
+
+
+def _forgotten(payload: dict[str, Any]) -> str:
+    return class_label(payload["config"]["forget"], payload.get("class_names"))
 
 
 def _steps_used(payload: dict[str, Any]) -> str:
@@ -175,7 +181,7 @@ def write_report(out: Path, s: BenchSettings, payload: dict[str, Any]) -> Path:
     c = payload["sample_counts"]
     cfg = payload["config"]
     text = [
-        f"# Unlearning benchmark: class {cfg['forget']} of {cfg['data']}\n",
+        f"# Unlearning benchmark: {_forgotten(payload)} of {cfg['data']}\n",
         f"Recipe `{cfg['recipe']}` (pretraining {payload['pretrain']['steps']} steps, "
         f"{payload['pretrain']['train_seconds']:.0f} s); unlearning {_steps_used(payload)} steps "
         f"at lr {payload['unlearn_lr']:g}; DiMRA attack on `{cfg['aux']}` data: {cfg['attack_steps']} steps, lr "
@@ -188,7 +194,7 @@ def write_report(out: Path, s: BenchSettings, payload: dict[str, Any]) -> Path:
         "attack: what the attack brings back beyond what it teaches a model that never saw the class.\n",
         results_table(payload),
         "\n## Relearning curves\n\n![relearning curves](relearn_curves.png)\n",
-        f"\n## Samples before and after the attack (rows: class {cfg['forget']} (forgotten) and two retained classes)\n",
+        f"\n## Samples before and after the attack (rows: {_forgotten(payload)} (forgotten) and two retained classes)\n",
     ]
     text += [f"\n### {label}\n\n![{label}]({name})\n" for label, name in grids.items()]
     return write_markdown(out / "report.md", "\n".join(text))

@@ -316,4 +316,4 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
             for when, imgs in (("before", img_before), ("after", img_after)) for g in imgs for c in rows}
     atomic_write_npz(grids / f"{slug(label)}.npz", **pick)
     return {"before": before, "after": after, "attack": att, "attacked_dir": str(att_dir),
-            "num_classes": model.num_classes}
+            "num_classes": model.num_classes, "class_names": list(model.class_names)}

@@ -12,6 +12,7 @@ from rich.table import Table
 from privgen import checks
 from privgen.commands.options import Alias, Seed, renamed
 from privgen.data import REGISTRY, load_images
+from privgen.data.class_names import class_list
 from privgen.errors import UserError
 from privgen.report import save_image_grid
 
@@ -37,7 +38,7 @@ def describe(ds: object) -> dict[str, str | int]:
     if hasattr(ds, "describe"):
         return ds.describe()  # type: ignore[no-any-return]
     names = ds.class_names  # type: ignore[attr-defined]
-    classes = f"{len(names)}: {', '.join(names)}" if len(names) <= 12 else f"{len(names)}"
+    classes = f"{len(names)}: {class_list(names)}" if len(names) <= 12 else f"{len(names)}"
     return {"size": len(ds), "shape": "x".join(map(str, ds.shape)), "classes": classes}  # type: ignore[arg-type]
 
 

@@ -55,7 +55,8 @@ def train(data: str = Data,
 
 @app.command("sample")
 def sample(model: Path = typer.Option(..., "--model", help="A trained diffusion run directory."),
-           classes: str = typer.Option("0,1,2,3,4,5,6,7,8,9", "--classes", help="Comma-separated class ids or names."),
+           classes: Optional[str] = typer.Option(None, "--classes", help="Comma-separated class names or ids "
+                                                   "(default: every class of the model)."),
            n_per_class: Optional[int] = typer.Option(None, "--n-per-class",
                                                      help="Images per class, one row per class (default 16)."),
            guidance_scale: float = typer.Option(3.0, "--guidance-scale", help="CFG scale s >= 0 (1 = conditional only)."),
@@ -78,7 +79,7 @@ def sample(model: Path = typer.Option(..., "--model", help="A trained diffusion 
 
     n = renamed("--n-per-class", n_per_class, "--n", n_old, 16)
     steps = renamed("--num-inference-steps", num_inference_steps, "--steps", steps_old, None)
-    names = parse_classes(classes)
+    names = parse_classes(classes) if classes is not None else []
     check_sampling_args(guidance_scale, steps, n, sampler)
     if out.suffix.lower() not in SAMPLE_SUFFIXES:
         raise UserError(f"--out {out} must be a .png grid or an .npz of arrays")
@@ -87,7 +88,7 @@ def sample(model: Path = typer.Option(..., "--model", help="A trained diffusion 
     dev = resolve_device(device)
     m = load_model(model, dev)
     apply_threads(m.recipe, dev)
-    ids = [m.class_id(c) for c in names]
+    ids = [m.class_id(c, "--classes") for c in names] if names else list(range(m.num_classes))
     steps = resolve_steps(sampler, steps, m.recipe.sample_steps)
     images = sample_fn(m, ids, n, guidance_scale=guidance_scale, sampler=sampler, num_inference_steps=steps, seed=seed,
                        quiet=quiet)

@@ -27,6 +27,7 @@ def generation(model: Path = typer.Option(..., "--model", help="A trained diffus
                steps_old: Optional[int] = Alias("--steps", "--num-inference-steps")) -> None:
     """Class accuracy (with 95% Wilson intervals) and Fréchet distance (vs real test images), per class and
     overall -> metrics.json, samples.png, report.md."""
+    from privgen.data.class_names import classes_label
     from privgen.eval.generation import evaluate_generation
 
     steps = renamed("--num-inference-steps", num_inference_steps, "--steps", steps_old, None)
@@ -38,3 +39,9 @@ def generation(model: Path = typer.Option(..., "--model", help="A trained diffus
     print(f"mean class accuracy {m['class_accuracy']['mean']:.4f} [95% CI {lo:.3f}, {hi:.3f}], FD (all classes) "
           f"{m['fd']['all']:.3f} ({n_per_class} images per class, guidance {guidance_scale}, {m['steps']} {m['sampler']} "
           f"steps); wrote {run.path}")
+    if "forgotten" in m:
+        f, r = m["forgotten"], m["retained"]
+        print(f"forgotten {classes_label(f['class_ids'], list(m['class_accuracy']['per_class']))}: forget accuracy "
+              f"{f['forget_accuracy']:.3f} [95% CI {f['forget_accuracy_ci'][0]:.3f}, {f['forget_accuracy_ci'][1]:.3f}]; "
+              f"retained classes: class accuracy {r['class_accuracy']:.3f} [95% CI {r['class_accuracy_ci'][0]:.3f}, "
+              f"{r['class_accuracy_ci'][1]:.3f}], FD {r['fd']:.3f}")

@@ -73,7 +73,7 @@ def _run(model: Optional[Path], method: Optional[str], forget: Optional[str], ou
     if not current().is_main:  # under accelerate launch: one summary, from the main process
         return
     m = run.metrics
-    print(f"{m['method']}: forgot {forgotten_words(m)} in {m['steps']} steps ({m['unlearn_seconds']:.0f} s); "
+    print(f"{m['method']}: forgot {forgotten_words(m, run.config.get('class_names'))} in {m['steps']} steps ({m['unlearn_seconds']:.0f} s); "
           f"wrote {run.path} (report: {run.path / 'report.md'})")
 
 

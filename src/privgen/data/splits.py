@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from privgen.data.images import ImageDataset
+from privgen.data.class_names import resolve_class
 from privgen.errors import UserError
 
 
@@ -40,20 +41,6 @@ def train_test_split(ds: ImageDataset, test_fraction: float = 0.2, seed: int = 0
     tr = np.sort(np.concatenate(train_idx))
     te = np.sort(np.concatenate(test_idx))
     return TrainTest(ds.subset(tr, f"{ds.name}-train"), ds.subset(te, f"{ds.name}-test"))
-
-
-def resolve_class(cls: int | str, class_names: tuple[str, ...] | list[str], owner: str) -> int:
-    """A class given by label index or by name; anything else is a user error listing `owner`'s classes."""
-    names = list(class_names)
-    if isinstance(cls, str) and cls in names:
-        return names.index(cls)
-    try:
-        i = int(cls)
-    except (TypeError, ValueError):
-        raise UserError(f"class {cls!r} is not in {owner} (classes: {', '.join(names)})") from None
-    if not 0 <= i < len(names):
-        raise UserError(f"class {cls!r} is outside {owner}'s classes 0..{len(names) - 1} ({', '.join(names)})")
-    return i
 
 
 def class_index(ds: ImageDataset, cls: int | str) -> int:

@@ -24,7 +24,7 @@ from privgen.diffusion.condition import ConditionSpace, attributes_from_config
 from privgen.diffusion.model import Recipe, build_unet
 from privgen.data.images import Attribute
 from privgen.diffusion.schedule import sampling_scheduler
-from privgen.data.splits import resolve_class
+from privgen.data.class_names import class_label, resolve_class
 from privgen import checks
 from privgen.errors import UserError
 from privgen.runs import RunDir, atomic_write_text, load_state_into, read_json, record_checksum
@@ -65,9 +65,20 @@ class DiffusionModel:
     def device(self) -> torch.device:
         return next(self.unet.parameters()).device
 
-    def class_id(self, cls: int | str) -> int:
-        """A class given by index or name; anything else is a user error naming the valid classes."""
-        return resolve_class(cls, self.class_names, "the model")
+    def class_id(self, cls: int | str, flag: str | None = None) -> int:
+        """A class given by index or name; anything else is a user error naming the valid classes. `flag`: the
+        CLI option it came from (an index there, on classes named otherwise, warns with the name)."""
+        return resolve_class(cls, self.class_names, "the model", flag, source=self.data_name)
+
+    @property
+    def data_name(self) -> str:
+        """The training data's name: an embedded dataset's, or the last part of a user path."""
+        data = str(self.config.get("data", "")).rstrip("/")
+        return Path(data).name or "the model"
+
+    def class_label(self, c: int) -> str:
+        """`class 3 "nine"` (or `class 3` on data whose names are the indices)."""
+        return class_label(c, self.class_names)
 
 
 def model_split(model: DiffusionModel):

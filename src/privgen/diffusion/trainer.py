@@ -22,7 +22,7 @@ from privgen.diffusion.ema import ema_decay, ema_update
 from privgen.diffusion.loss import denoising_loss
 from privgen.diffusion.model import Recipe, apply_threads, get_recipe
 from privgen.diffusion.schedule import learning_rate, training_scheduler
-from privgen.diffusion.preview import preview_setting, save_preview, with_weights
+from privgen.diffusion.preview import is_preview_step, preview_setting, save_preview, with_weights
 from privgen.diffusion.store import CHECKPOINT, KIND, DiffusionModel, new_model, save_unet
 from privgen import checks, parallel
 from privgen.errors import UserError
@@ -205,10 +205,11 @@ def train(data: str = "mnist5k", out: Path | str = "runs/diffusion", recipe: str
         recent = s.losses[-rec.checkpoint_every:]
         run.log(event="checkpoint", step=s.step, loss=sum(recent) / max(len(recent), 1),
                 seconds=round(time.perf_counter() - t0, 2))
-        t1 = time.perf_counter()
-        save_preview(with_weights(model, s.ema), run.file(SAMPLES) / f"step-{s.step:06d}.png", seed,
-                     f"step {s.step}: EMA weights, {preview_setting(model)}")
-        preview_seconds[0] += time.perf_counter() - t1
+        if is_preview_step(s.step, total, rec.checkpoint_every):  # at most MAX_PREVIEWS grids per run
+            t1 = time.perf_counter()
+            save_preview(with_weights(model, s.ema), run.file(SAMPLES) / f"step-{s.step:06d}.png", seed,
+                         f"step {s.step}: EMA weights, {preview_setting(model)}")
+            preview_seconds[0] += time.perf_counter() - t1
         if os.environ.get(FAULT_ENV) == str(s.step):
             os.kill(os.getpid(), signal.SIGKILL)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from privgen.data.class_names import class_label
 from privgen.diffusion.condition import NULL
 from privgen.diffusion.preview import preview_setting, sample_rows
 from privgen.diffusion.store import DiffusionModel
@@ -54,16 +55,16 @@ def save_before_after(before: DiffusionModel | None, after: DiffusionModel, forg
     return save_image_grid(rows, path, names, title=f"{preview_setting(after)}, same noise")
 
 
-def forgotten_words(m: dict) -> str:
-    """'class 3' or 'colour=red', from an unlearning run's metrics (the deletion record)."""
+def forgotten_words(m: dict, class_names=None) -> str:
+    """'class 3 "nine"' (`class_label`) or 'colour=red', from an unlearning run's metrics (the deletion record)."""
     if "forget_attribute" in m:
         return f"{m['forget_attribute']['name']}={m['forget_attribute']['value']}"
-    return f"class {m['forget_class']}"
+    return class_label(m["forget_class"], class_names)
 
 
 def write_unlearn_report(run: RunDir, has_before: bool) -> Path:
     m, cfg = run.metrics, run.config
-    what = forgotten_words(m)
+    what = forgotten_words(m, cfg.get("class_names"))
     save_loss_plot(run.path, title=f"unlearn {m['method']} ({what} forgotten)")
     figures = [("Loss", "loss.png")] if run.file("loss.png").is_file() else []
     figures.append(("Samples before and after" if has_before else "Samples after (no finished base model to compare)",

@@ -52,7 +52,7 @@ def resolve_target(base: DiffusionModel, forget: int | str | None, forget_attrib
         raise UserError("say what to forget: --forget CLASS or --forget-attribute NAME=VALUE")
     if base.num_classes < 2:
         raise UserError("the model has a single class: forgetting every class leaves nothing to keep")
-    return ForgetTarget.of_class(base.conditions, base.class_id(forget))
+    return ForgetTarget.of_class(base.conditions, base.class_id(forget, "--forget"))
 
 
 def unlearn(model_dir: Path | str, method: str, forget: int | str | None, out: Path | str, *, seed: int = 0,
@@ -82,7 +82,7 @@ def unlearn(model_dir: Path | str, method: str, forget: int | str | None, out: P
         checks.finite_positive("--lr", lr)
     split = target.split(training_split(base)) if target.is_attribute else retain_forget(training_split(base), c_f)
     if len(split.retain) == 0 or len(split.forget) == 0:
-        raise UserError(f"{target.describe()} leaves no retained or no forgotten images in the training split")
+        raise UserError(f"{target.describe(base.class_names)} leaves no retained or no forgotten images in the training split")
     base_steps = trained_steps(base.config) if not impl.finetunes and steps is None else None
     n_steps, n_lr = run_budget(impl, base.recipe, steps, lr, base_steps)
     par.check_batch(batch_size or DEFAULT_BATCH if impl.finetunes else base.recipe.batch_size,

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from privgen.data.images import ImageDataset
+from privgen.data.class_names import class_label
 from privgen.data.splits import RetainForget
 from privgen.diffusion.condition import NULL, ConditionSpace
 from privgen.errors import UserError
@@ -52,8 +53,10 @@ class ForgetTarget:
     def value_name(self) -> str:
         return self.space.attributes[self.attribute].values[self.value]
 
-    def describe(self) -> str:
-        return f"{self.attribute_name}={self.value_name}" if self.is_attribute else f"class {self.forget_class}"
+    def describe(self, class_names: tuple[str, ...] | None = None) -> str:
+        """`colour=red`, or the class as `class_label` shows it (`class 3 "nine"`)."""
+        return f"{self.attribute_name}={self.value_name}" if self.is_attribute else class_label(self.forget_class,
+                                                                                                class_names)
 
     def record(self) -> dict:
         """The deletion record written to an unlearned model's config (`unlearning`)."""

@@ -6,11 +6,16 @@ import math
 from typing import Any
 
 from privgen.audit.unlearning.scores import format_speedup
+from privgen.data.class_names import class_label
 from privgen.diffusion.solvers import describe
 from privgen.report import markdown_table, save_figure, write_markdown
 from privgen.runs import RunDir
 
 CURVES = "curves.png"
+
+
+def _forgotten(payload: dict[str, Any]) -> str:
+    return class_label(payload["forget_class"], payload.get("class_names"))
 
 
 def _recovery_cell(w: dict[str, Any]) -> str:
@@ -26,10 +31,10 @@ def table_rows(payload: dict[str, Any], roles: list[str]) -> list[list[object]]:
             row: list[object] = [name, f"{c['lr']:g}",
                                  f"{h} of {c['steps'][-1]}" if h else f"none (oracle's FD breaks the rule by {c['steps'][1]})",
                                  f"{c['model']['rates'][i]:.0%} / {c['oracle']['rates'][i]:.0%}",
-                                 _recovery_cell(c["model"]["worst_recovery"]),
+                                 _recovery_cell(c["model"]["worst_recovery"]) if h else "inconclusive (no kept step)",
                                  format_speedup(c["model"]["speedup"]) if c["model"]["speedup"] else "n/a"]
             for role in roles[1:]:
-                row += [_recovery_cell(c[role]["worst_recovery"]),
+                row += [_recovery_cell(c[role]["worst_recovery"]) if h else "inconclusive",
                         format_speedup(c[role]["speedup"]) if c[role]["speedup"] else "n/a"]
             rows.append(row)
     return rows
@@ -61,7 +66,7 @@ def save_curves_plot(payload: dict[str, Any], path, roles: list[str]) -> None:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=7, frameon=False)
-    fig.suptitle(f"forget rate of class {payload['forget_class']} under DiMRA: model (solid) vs retrain oracle (dashed)\n"
+    fig.suptitle(f"forget rate of {_forgotten(payload)} under DiMRA: model (solid) vs retrain oracle (dashed)\n"
                  "a vertical line ends the budget the quality rule keeps", fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 0.92))
     save_figure(fig, path)
@@ -78,7 +83,7 @@ def write_report(run: RunDir, payload: dict[str, Any]) -> None:
     lines = [
         "# Unlearning audit: can the released model be made to relearn?\n",
         f"**{payload['verdict']}.**\n",
-        f"Model `{payload['model']}`, forgotten class {payload['forget_class']}; control: the retrain oracle "
+        f"Model `{payload['model']}`, forgotten {_forgotten(payload)}; control: the retrain oracle "
         f"`{payload['oracle']}`" + (f"; reference: the original `{payload['original']}`" if payload["original"] else "")
         + ".\n",
         markdown_table(headers, table_rows(payload, roles)),

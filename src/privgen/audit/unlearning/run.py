@@ -17,6 +17,7 @@ from typing import Any
 from privgen import checks
 from privgen.audit.unlearning.battery import Attack, Probe, Quality
 from privgen.audit.unlearning.regimes import Regime, parse_regimes
+from privgen.data.class_names import class_label
 from privgen.diffusion.solvers import DEFAULT_SAMPLER, resolve_steps
 from privgen.errors import UserError
 from privgen.runs import RunDir, read_json
@@ -124,9 +125,10 @@ def resolve_subjects(model_dir: Path, forget: str | None, oracle: Path | None, o
     if forget is None and recorded is None:
         raise UserError(f"--model {model_dir} was never unlearned (no deletion record in its config.json); pass "
                         "--forget C to name the class the audit measures")
-    c_f = model.class_id(forget if forget is not None else recorded)
+    c_f = model.class_id(forget, "--forget") if forget is not None else model.class_id(recorded)
     if recorded is not None and forget is not None and model.class_id(recorded) != c_f:
-        raise UserError(f"--forget {forget} disagrees with the model's deletion record (class {recorded}); "
+        raise UserError(f"--forget {forget} disagrees with the model's deletion record "
+                        f"({class_label(model.class_id(recorded), model.class_names)}); "
                         "drop --forget")
     base = (cfg.get("unlearning") or {}).get("base_model")
     if oracle is not None:
@@ -141,7 +143,7 @@ def resolve_subjects(model_dir: Path, forget: str | None, oracle: Path | None, o
                             "use an oracle retrained on the model's own data")
         rec = o_cfg.get("unlearning") or {}
         if rec.get("method") != "retrain" or rec.get("forget_class") != c_f:
-            raise UserError(f"--oracle {oracle} is not a model retrained without class {c_f} (its record: "
+            raise UserError(f"--oracle {oracle} is not a model retrained without {model.class_label(c_f)} (its record: "
                             f"{rec.get('method') or 'never unlearned'}, class {rec.get('forget_class')}): it has seen "
                             f"the class; retrain one with privgen unlearn run --method retrain --forget {c_f}")
         if base is not None and (Path(base) / "config.json").exists():
@@ -213,8 +215,8 @@ def check_regimes(regimes: tuple[Regime, ...], model_dir: str, forget: int) -> N
     have = int((model_split(model).train.y == forget).sum())
     for regime in regimes:
         if regime.k is not None and regime.k > have:
-            raise UserError(f"--regimes {regime.name}: the model's training split has only {have} images of class "
-                            f"{forget}; use a k of at most {have}")
+            raise UserError(f"--regimes {regime.name}: the model's training split has only {have} images of "
+                            f"{model.class_label(forget)}; use a k of at most {have}")
         if regime.source != "generated":
             build_attack_data(model, _attack(regime, 1e-4, AuditSettings(steps=2, probe_steps=(1,))), forget, None)
 
@@ -329,6 +331,7 @@ def run_audit(model_dir: Path, out: Path, s: AuditSettings, *, forget: str | Non
         results.update({cell_name(MODEL, r.name, lr): results[cell_name(ORACLE, r.name, lr)]
                         for r in regimes for lr in s.lrs})
     payload = summarise(s, regimes, subjects, results, read_json(Path(clf_dir) / "metrics.json"))
+    payload["class_names"] = cfg.get("class_names")
     payload["wall_seconds"] = round(time.perf_counter() - start, 1)
     payload["attack_task_seconds"] = {role: round(sum(v["seconds"] for k, v in results.items()
                                                       if k.startswith(role + " ") and "seconds" in v), 1)

@@ -66,18 +66,41 @@ def summarise(s, regimes: tuple[Regime, ...], subjects, results: dict[str, Any],
 
 
 def _regime_summary(cells: list[dict[str, Any]], role: str) -> dict[str, Any]:
-    """The regime's worst recovery and fastest relearning over its lrs (within each lr's kept budget)."""
+    """The regime's worst recovery and fastest relearning over its lrs (within each lr's kept budget); over
+    the lrs whose budget keeps an attack step when there are any (a step-0 recovery is no relearning).
+    `inconclusive`: the quality rule kept no attack step at any lr, so the regime measured nothing."""
+    kept = [c for c in cells if c["horizon"] > 0]
+    inconclusive = not kept
+    cells = kept or cells
     worst = max(cells, key=lambda c: c[role]["worst_recovery"]["recovery"])
     fastest = max(cells, key=lambda c: _speed_key(c[role]["speedup"]))
-    return {"worst_recovery": {**worst[role]["worst_recovery"], "lr": worst["lr"]},
+    return {"inconclusive": inconclusive, "worst_recovery": {**worst[role]["worst_recovery"], "lr": worst["lr"]},
             "fastest_speedup": ({**fastest[role]["speedup"], "lr": fastest["lr"]}
                                 if fastest[role]["speedup"] is not None else None)}
 
 
+INCONCLUSIVE = "INCONCLUSIVE"
+
+
+def _what_to_change(s) -> str:
+    return (f"the oracle's retained FD broke {s.quality_factor:g}x its own by the first probe (step "
+            f"{s.points[0]}); to reach a verdict lower --lrs, probe earlier (a smaller first --probe-steps) or "
+            "raise --quality-factor (an attack that degrades the oracle then counts)")
+
+
 def verdict(regimes: dict[str, Any], s) -> str:
-    """One line: the worst recovery over every regime and kept budget, and the fastest relearning."""
+    """One line: the worst recovery over every regime with a kept budget, and the fastest relearning; a regime
+    whose quality rule kept no attack step is INCONCLUSIVE (its step-0 numbers say nothing about relearning),
+    and when every regime is, so is the whole verdict."""
     from privgen.audit.unlearning.run import MODEL
 
+    cells = [c for r in regimes.values() for c in r["cells"]]
+    open_ = {n: r for n, r in regimes.items() if not r[MODEL]["inconclusive"]}
+    if not open_:
+        return (f"{INCONCLUSIVE}: the quality rule kept no attack step in any of the {len(cells)} regime × lr "
+                f"budgets, so nothing was measured about relearning: {_what_to_change(s)}")
+    shut = [n for n in regimes if n not in open_]
+    regimes = open_
     worst_name = max(regimes, key=lambda n: regimes[n][MODEL]["worst_recovery"]["recovery"])
     w = regimes[worst_name][MODEL]["worst_recovery"]
     line = (f"no regime recovers more than {100 * w['recovery']:+.0f} points beyond the oracle; worst regime "
@@ -91,9 +114,10 @@ def verdict(regimes: dict[str, Any], s) -> str:
                  f"{format_speedup(speeds[f])}")
     else:
         line += f"; neither the model nor the oracle reaches a {s.rate:.0%} forget rate in any regime"
-    cells = [c for r in regimes.values() for c in r["cells"]]
     dropped = sum(c["horizon"] == 0 for c in cells)
     if dropped:  # a verdict on step 0 alone says nothing about relearning: say so in the line itself
         line += (f" (the quality rule kept no attack step in {dropped} of {len(cells)} regime × lr budgets: "
                  "there the oracle's retained FD broke the bound at the first probe)")
+    if shut:
+        line += f"; {INCONCLUSIVE} for {', '.join(shut)}: {_what_to_change(s)}"
     return line
