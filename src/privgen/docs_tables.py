@@ -9,7 +9,8 @@ A generated block sits between two markers:
 The opening marker names the results file(s) (paths from the repository root, comma-separated to merge), the
 renderer (a name in RENDERERS) and optional key=value arguments for it. `python -m privgen.docs_tables`
 rewrites every block (and docs/cli.md) in place; `--check` rewrites nothing and exits 1 listing each block
-that differs from what its files give.
+that differs from what its files give. A marker may be indented (a table inside a list item): its block is
+indented alike. A `.jsonl` file is read as a list of records. More renderers: privgen.docs_results.
 """
 
 from __future__ import annotations
