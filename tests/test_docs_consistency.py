@@ -105,3 +105,55 @@ def test_a_malformed_marker_is_refused_not_skipped(tmp_path):
     doc.write_text("<!-- table: r.json demo bad arg -->\n| a |\n<!-- end table -->\n")
     with pytest.raises(ValueError, match="README.md: line 1: malformed table marker"):
         mismatches(tmp_path, [doc])
+
+
+def _marked_files() -> set[str]:
+    return {f for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+            for m in MARKER.finditer(doc.read_text()) for f in m["files"].split(",")}
+
+
+@pytest.mark.parametrize("results", [
+    "docs/audit_adult/metrics.json", "docs/audit_dp/paper-eps10/metrics.json",
+    "docs/audit_dp/paper-eps10-planted/metrics.json", "docs/audit_dp/sound-eps1/metrics.json",
+    "docs/audit_dp/sound-eps10/metrics.json", "docs/audit_dp_bench/metrics.json", "docs/audit_dp_bench/cost/metrics.json",
+    "docs/audit_bench/bench.json", "docs/dp_bench/adult/metrics.json", "docs/dp_bench/mnist_halves/metrics.json",
+    "docs/vfl_ray_bench/metrics.json", "docs/vfl_bench/metrics.json", "docs/vfl_bench_reference/metrics.json",
+    "docs/unlearning_audit/ga-norule/metrics.json", "docs/unlearning_bench/attr-colour-red-cpu16/results.json",
+    "docs/diffusion_bench/cpu16-contended.json", "docs/demo_recipe_sweep/results.jsonl",
+])
+def test_the_tables_of_each_committed_results_file_are_generated(results):
+    assert results in _marked_files(), f"no generated table reads {results}"
+
+
+def _readme_headlines() -> list[str]:
+    """The README's inline numbers, as the files give them (prose, so checked rather than generated)."""
+    def load(rel: str) -> dict:
+        return json.loads((ROOT / rel).read_text())
+    ray = {s["scenario"]: s["ratio_ray_over_inprocess"] for s in load("docs/vfl_ray_bench/metrics.json")["step_time"]}
+    dp = load("docs/dp_bench/adult/metrics.json")["scenarios"]["adult"]["rows"]
+    paper = sorted(dp[f"paper_eps{e}"]["utility"] for e in (1, 3, 10))
+    best = {name: (m := load(f"docs/{name}/metrics.json"))["attacks"][m["best_attack"]]["accuracy_mean"]
+            for name in ["audit_adult", "audit_dp/paper-eps10", "audit_dp/paper-eps10-planted", "audit_dp/sound-eps1",
+                         "audit_dp/sound-eps10"]}
+    one_run = load("docs/audit_dp_bench/metrics.json")["rows"]
+    cost = load("docs/audit_dp_bench/cost/metrics.json")["cost"]
+    sound1 = one_run["sound1"]["met"]
+    return [
+        f"time {ray['adult']:.2f}x in-process on Adult, 3 parties; {ray['mnist_halves']:.2f}x on MNIST halves",
+        f"{dp['none']['utility']:.3f} ± {dp['none']['utility_sd']:.2g} without DP, {paper[0]:.3f}–{paper[-1]:.3f} in the paper mode",
+        f"{dp['sound_eps10']['utility']:.3f} ± {dp['sound_eps10']['utility_sd']:.2g} in the sound mode at ε = 10",
+        f"(best {best['audit_adult']:.3f},",
+        f"at ε = 10 ({best['audit_dp/paper-eps10']:.3f}; {best['audit_dp/paper-eps10-planted']:.3f} on a planted row)",
+        f"mode at ε = 1 and 10 ({best['audit_dp/sound-eps1']:.3f}, {best['audit_dp/sound-eps10']:.3f})",
+        f"without DP certifies ε ≥ {one_run['none']['runs'][0]['eps_lower_bound']:.2f}",
+        f"(ε ≥ {one_run['noise']['runs'][0]['eps_lower_bound']:.2f})",
+        f"consistent in {sum(sound1)} of {len(sound1)} runs at ε = 1",
+        f"took {cost['ratio']:.3f} of the wall time",
+        f"({cost['one_run_seconds']:.1f} s against {cost['shadow_seconds']:.0f} s, alone)",
+    ]
+
+
+@pytest.mark.parametrize("i", range(11))
+def test_readme_headline_numbers_match_their_results_files(i):
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert _readme_headlines()[i] in readme

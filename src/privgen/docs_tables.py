@@ -9,7 +9,8 @@ A generated block sits between two markers:
 The opening marker names the results file(s) (paths from the repository root, comma-separated to merge), the
 renderer (a name in RENDERERS) and optional key=value arguments for it. `python -m privgen.docs_tables`
 rewrites every block (and docs/cli.md) in place; `--check` rewrites nothing and exits 1 listing each block
-that differs from what its files give.
+that differs from what its files give. A marker may be indented (a table inside a list item): its block is
+indented alike. A `.jsonl` file is read as a list of records. More renderers: privgen.docs_results.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any, Callable
 
 from privgen.report import markdown_table
 
-MARKER = re.compile(r"(?P<open><!-- table: (?P<files>\S+) (?P<kind>[\w-]+)(?P<args>(?: [\w.-]+=\S+)*) -->\n)"
-                    r"(?P<body>.*?)(?P<close><!-- end table -->)", re.S)
+MARKER = re.compile(r"(?P<open>^(?P<indent>[ \t]*)<!-- table: (?P<files>\S+) (?P<kind>[\w-]+)(?P<args>(?: [\w.-]+=\S+)*) -->\n)"
+                    r"(?P<body>.*?)(?P<close>[ \t]*<!-- end table -->)", re.S | re.M)
 
 Renderer = Callable[[list[dict[str, Any]], dict[str, str]], str]
 RENDERERS: dict[str, Renderer] = {}
@@ -200,17 +201,29 @@ def _parse_args(text: str) -> dict[str, str]:
     return dict(a.split("=", 1) for a in text.split())
 
 
+def _load(path: Path) -> Any:
+    """A results file: JSON, or JSON Lines (a list of records)."""
+    text = path.read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()] if path.suffix == ".jsonl" else json.loads(text)
+
+
 def render_block(root: Path, files: str, kind: str, args: str) -> str:
     if kind not in RENDERERS:
         raise ValueError(f"unknown table kind {kind!r}; known: {sorted(RENDERERS)}")
-    payloads = [json.loads((root / f).read_text()) for f in files.split(",")]
+    payloads = [_load(root / f) for f in files.split(",")]
     body = RENDERERS[kind](payloads, _parse_args(args))
     return body if body.endswith("\n") else body + "\n"
 
 
+def _block(root: Path, m: re.Match) -> str:
+    """A marker's body, indented as its marker is (a table inside a list item)."""
+    body = render_block(root, m["files"], m["kind"], m["args"])
+    return "".join(m["indent"] + line if line.strip() else line for line in body.splitlines(True))
+
+
 def _malformed(text: str, where: str = "") -> None:
     """A marker the pattern does not read would be skipped silently: refuse it instead."""
-    starts = {m.start() for m in MARKER.finditer(text)}
+    starts = {m.start() + len(m["indent"]) for m in MARKER.finditer(text)}
     for m in re.finditer(r"<!-- table:", text):
         if m.start() not in starts:
             line = text[:m.start()].count("\n") + 1
@@ -221,7 +234,7 @@ def _malformed(text: str, where: str = "") -> None:
 def render_text(text: str, root: Path, where: str = "") -> str:
     """The document with every generated block re-rendered from its files."""
     _malformed(text, where)
-    return MARKER.sub(lambda m: m["open"] + render_block(root, m["files"], m["kind"], m["args"]) + m["close"], text)
+    return MARKER.sub(lambda m: m["open"] + _block(root, m) + m["close"], text)
 
 
 def documents(root: Path) -> list[Path]:
@@ -235,7 +248,7 @@ def mismatches(root: Path, docs: list[Path] | None = None) -> list[str]:
         text = doc.read_text()
         _malformed(text, f"{doc}: ")
         for m in MARKER.finditer(text):
-            want = render_block(root, m["files"], m["kind"], m["args"])
+            want = _block(root, m)
             if want != m["body"]:
                 line = text[:m.start()].count("\n") + 1
                 diff = "".join(difflib.unified_diff(m["body"].splitlines(True), want.splitlines(True), "doc", "files"))
@@ -277,5 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+import privgen.docs_results  # noqa: E402,F401  (registers the audit, DP, VFL, diffusion and attribute renderers)
+
+if __name__ == "__main__":  # run as a script this file is `__main__`; the renderers register in privgen.docs_tables
+    from privgen.docs_tables import main as _main
+
+    sys.exit(_main())

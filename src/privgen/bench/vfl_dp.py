@@ -83,7 +83,21 @@ def summarise(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _pm(row: dict[str, Any], k: str) -> str:
-    return f"{row[k]:.4g} ± {row[k + '_sd']:.2g}" if len(row["seeds"]) > 1 else f"{row[k]:.4g}"
+    """mean ± sd; the sd to 2 significant digits without an exponent (110, not 1.1e+02), rounding noise as 0."""
+    if len(row["seeds"]) < 2:
+        return f"{row[k]:.4g}"
+    sd = row[k + "_sd"]
+    sd = 0.0 if sd < 1e-9 * max(1.0, abs(row[k])) else float(f"{sd:.2g}")
+    return f"{row[k]:.4g} ± {sd:g}"
+
+
+def rows_table(res: dict[str, dict[str, Any]]) -> str:
+    """The grid's rows as Markdown (the bench's report and docs/dp.md render the same table)."""
+    rows = [[r["mode"], ADJ_SHORT[r["mode"]], "∞" if r["epsilon"] is None else f"{r['epsilon']:.3g}",
+             "-" if r["sigma"] is None else f"{r['sigma']:.3g}", _pm(r, "fd"), _pm(r, "association_error"),
+             _pm(r, "utility"), f"{r['utility_real']:.4g}"] for r in res.values()]
+    return markdown_table(["dp", "adjacency (guarantee)", "ε", "σ", "FD", "cross-party assoc. error",
+                           "utility (TSTR)", "utility (real)"], rows)
 
 
 def run_dp_bench(out: Path | str, scenarios: list[str], epsilons: list[float], iterations: int, size: str = "small",
@@ -131,15 +145,11 @@ def run_dp_bench(out: Path | str, scenarios: list[str], epsilons: list[float], i
             by_row.setdefault(key, {})[s] = row
             run.log(scenario=name, row=key, seed=s, seconds=round(time.perf_counter() - start, 1))
         res = {key: summarise(by_row[key]) for key in (m if e is None else f"{m}_eps{e:g}" for m, e in grid)}
-        rows = [[r["mode"], ADJ_SHORT[r["mode"]], "∞" if r["epsilon"] is None else f"{r['epsilon']:.3g}",
-                 "-" if r["sigma"] is None else f"{r['sigma']:.3g}", _pm(r, "fd"), _pm(r, "association_error"),
-                 _pm(r, "utility"), f"{r['utility_real']:.4g}"] for r in res.values()]
         timing = dp_step_time(spec, size, timing_iterations, seed, device)
         results[name] = {"rows": res, "step_time": timing}
         t = timing["iteration_time_s"]
         text.append(f"## {name} ({data_name}, {parties} parties)\n\n"
-                    + markdown_table(["dp", "adjacency (guarantee)", "ε", "σ", "FD", "cross-party assoc. error",
-                                      "utility (TSTR)", "utility (real)"], rows)
+                    + rows_table(res)
                     + f"\nStep time (interleaved, median of {timing['iterations']} iterations, 1 thread): none "
                       f"{t['none'] * 1000:.1f} ms, paper {t['paper'] * 1000:.1f} ms ({timing['paper_over_none']:.2f}×), "
                       f"sound {t['sound'] * 1000:.1f} ms ({timing['sound_over_none']:.2f}×).\n")

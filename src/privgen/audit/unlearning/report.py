@@ -18,8 +18,12 @@ def _forgotten(payload: dict[str, Any]) -> str:
     return class_label(payload["forget_class"], payload.get("class_names"))
 
 
-def _recovery_cell(w: dict[str, Any]) -> str:
+def recovery_cell(w: dict[str, Any]) -> str:
     return f"{100 * w['recovery']:+.0f} [{100 * w['ci'][0]:+.0f}, {100 * w['ci'][1]:+.0f}] at {w['step']}"
+
+
+def speedup_cell(s: dict[str, Any] | None) -> str:
+    return format_speedup(s) if s else "n/a"
 
 
 def table_rows(payload: dict[str, Any], roles: list[str]) -> list[list[object]]:
@@ -31,11 +35,11 @@ def table_rows(payload: dict[str, Any], roles: list[str]) -> list[list[object]]:
             row: list[object] = [name, f"{c['lr']:g}",
                                  f"{h} of {c['steps'][-1]}" if h else f"none (oracle's FD breaks the rule by {c['steps'][1]})",
                                  f"{c['model']['rates'][i]:.0%} / {c['oracle']['rates'][i]:.0%}",
-                                 _recovery_cell(c["model"]["worst_recovery"]) if h else "inconclusive (no kept step)",
-                                 format_speedup(c["model"]["speedup"]) if c["model"]["speedup"] else "n/a"]
+                                 recovery_cell(c["model"]["worst_recovery"]) if h else "inconclusive (no kept step)",
+                                 speedup_cell(c["model"]["speedup"])]
             for role in roles[1:]:
-                row += [_recovery_cell(c[role]["worst_recovery"]) if h else "inconclusive",
-                        format_speedup(c[role]["speedup"]) if c[role]["speedup"] else "n/a"]
+                row += [recovery_cell(c[role]["worst_recovery"]) if h else "inconclusive",
+                        speedup_cell(c[role]["speedup"])]
             rows.append(row)
     return rows
 
