@@ -236,6 +236,8 @@ def test_bad_party_files_are_refused_before_anything_is_written(tmp_path, cli) -
          ("only 5 IDs are shared by all 2 parties", "which ones is not shown")),
         ([files[0], _write(tmp_path / "clash.csv", b.rename(columns={"y": "x"}))],
          ("column 'x' is present in a.csv (party 1) and in clash.csv (party 2)",)),
+        ([files[0], _write(tmp_path / "num.csv", b.assign(id=np.arange(len(b))))],  # as in-process: 7 is not "7"
+         ("numbers in some files and text in others", "num.csv ('id'): numbers")),
     ]
     for pair, fragments in cases:
         args = [a for f in pair for a in ("--party-file", f)]

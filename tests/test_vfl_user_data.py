@@ -205,3 +205,16 @@ def test_audit_model_means_a_run_directory(user_run, cli, tmp_path) -> None:
     r = cli("audit", "synthetic", "--model", "vertigan", "--model-type", "vflgan", "--out", tmp_path / "x")
     assert_user_error(r, "give only --model-type")
     assert not (tmp_path / "x").exists()
+
+
+def test_a_party_file_edited_after_training_is_refused(cli, tmp_path) -> None:
+    """A run records each party file's content hash; a later command on an edited file refuses in one line
+    instead of evaluating against rows the model never saw."""
+    a, b = write_user_parties(tmp_path / "d")
+    assert cli("vfl", "train", *parties(a, b), "--out", tmp_path / "run", *TINY).code == 0
+    spec = json.loads((tmp_path / "run" / "config.json").read_text())["data_spec"]
+    assert all(len(h) == 64 for h in spec["party_hashes"])
+    pd.read_csv(b).iloc[:-3].to_csv(b, index=False)
+    assert_user_error(cli("eval", "synthetic", "--model", tmp_path / "run", "--out", tmp_path / "e"),
+                      f"the data at {b.resolve()} changed since the run was trained")
+    assert not (tmp_path / "e").exists()

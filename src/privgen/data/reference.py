@@ -103,12 +103,16 @@ def stored_data(cfg: dict[str, Any], what: str = "the model") -> DataRef:
     source, expected = str(cfg["data"]), cfg.get(HASH_KEY)
     if not expected:
         return DataRef(source)
-    path = Path(source)
+    verify_content(Path(source), expected, what)
+    return DataRef(source, expected)
+
+
+def verify_content(path: Path, expected: str, what: str = "the model") -> None:
+    """Refuse data whose content is not what a run recorded: gone, edited, renamed or added files."""
     if not path.exists():
-        raise UserError(f"the data {what} was trained on, {source}, is gone; restore it there, or retrain "
+        raise UserError(f"the data {what} was trained on, {path}, is gone; restore it there, or retrain "
                         f"{what} on the data you have")
     found = content_hash(path)
     if found != expected:
-        raise UserError(f"the data at {source} changed since {what} was trained (content hash {found[:12]}, "
+        raise UserError(f"the data at {path} changed since {what} was trained (content hash {found[:12]}, "
                         f"recorded {expected[:12]}); restore the original files, or retrain {what} on the new data")
-    return DataRef(source, expected)

@@ -192,9 +192,18 @@ def id_columns_for(id_column: str | list[str] | None, n_files: int) -> list[str]
     return names
 
 
-def _id_kind(s: pd.Series) -> str:
+def id_kind(s: pd.Series) -> str:
     """numbers or text: the two ID kinds a join can tell apart (mixed columns count as text)."""
     return "numbers" if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) else "text"
+
+
+def check_id_kinds(names: list[str], ids: list[str], kinds: list[str]) -> None:
+    """Refuse numbers in one file's IDs and text in another's: 7 and "007" need not be one ID. The same rule
+    holds in-process and between Ray parties (which say only their ID column's kind, a schema fact)."""
+    if len(set(kinds)) > 1:
+        which = ", ".join(f"{n} ({i!r}): {k}" for n, i, k in zip(names, ids, kinds))
+        raise UserError(f"the ID columns hold numbers in some files and text in others ({which}); write the IDs "
+                        "the same way in every file (all numbers, or all text), so that equal IDs match")
 
 
 def join_party_frames(frames: list[pd.DataFrame], names: list[str], id_column: str | list[str]
@@ -230,11 +239,7 @@ def join_party_frames_stats(frames: list[pd.DataFrame], names: list[str], id_col
             owner[c] = name
         groups.append(cols)
         renamed.append(df.rename(columns={idc: key}))
-    kinds = [_id_kind(f[key]) for f in renamed]
-    if len(set(kinds)) > 1:
-        which = ", ".join(f"{n} ({i!r}): {k}" for n, i, k in zip(names, ids, kinds))
-        raise UserError(f"the ID columns hold numbers in some files and text in others ({which}); write the IDs "
-                        "the same way in every file (all numbers, or all text), so that equal IDs match")
+    check_id_kinds(names, ids, [id_kind(f[key]) for f in renamed])
     joined = renamed[0]
     try:
         for df in renamed[1:]:

@@ -21,6 +21,7 @@ from privgen.vfl.checkpoint import CHECKPOINT, load_unfinished, save_checkpoint
 from privgen.vfl.config import GanConfig
 from privgen.vfl.nets import NetSizes
 from privgen.vfl.psi import align
+from privgen.vfl.partition import check_id_kinds
 from privgen.vfl.ray_transport import PartyLost, RayVFLGAN, check_resources, connect, gather, require_ray, start_workers
 from privgen.vfl.store import KIND, WEIGHTS
 
@@ -63,6 +64,8 @@ def _check_columns(infos: list[dict[str, Any]]) -> None:
                 raise UserError(f"column {c!r} is present in {owner[c]} and in {info['source']} (party {k + 1}); "
                                 "each column belongs to one party")
             owner[c] = f"{info['source']} (party {k + 1})"
+    if all("id_kind" in i for i in infos):
+        check_id_kinds([i["source"] for i in infos], [i["id_column"] for i in infos], [i["id_kind"] for i in infos])
 
 
 def _fault(model: RayVFLGAN) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from privgen.errors import UserError
+from privgen.data.reference import verify_content
 from privgen.runs import atomic_write_json, load_tensors, save_tensors
 from privgen.train_state import optimizer_tensors, restore_optimizer, section
 from privgen.vfl.config import GanConfig
@@ -25,7 +26,7 @@ from privgen.vfl.models.vflgan import FEATURE_TAGS, party_name
 from privgen.vfl.nets import NetSizes
 from privgen.vfl.party import Party
 from privgen.vfl.party_data import OwnData, embedded_part, file_part, read_own_file
-from privgen.vfl.partition import id_columns_for
+from privgen.vfl.partition import id_columns_for, id_kind
 from privgen.vfl.psi import PsiParticipant, id_strings
 
 KEEP_CHECKPOINTS = 2
@@ -66,11 +67,15 @@ class PartyWorker:
         files = self.spec.get("party_files") or []
         if files:
             path = Path(files[self.k])
+            expected = (self.spec.get("party_hashes") or [None] * len(files))[self.k]
+            if expected:  # recorded where the driver could read the file (one machine): it must not have changed
+                verify_content(path, expected, "the run")
             self._id = id_columns_for(self.spec["id_column"], len(files))[self.k]  # this party's own ID column
             df = read_own_file(path, self._id)
             self.psi = PsiParticipant(id_strings(df[self._id]), path.name)
             self._frame = df
-            return {"columns": [str(c) for c in df.columns if c != self._id], "source": path.name}
+            return {"columns": [str(c) for c in df.columns if c != self._id], "source": path.name,
+                    "id_column": self._id, "id_kind": id_kind(df[self._id])}
         self.data = embedded_part(self.spec, self.k)
         return {"columns": self.data.columns, "source": self.spec["data"]}
 

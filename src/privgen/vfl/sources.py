@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from privgen.data import REGISTRY, load_images, train_test_split
-from privgen.data.reference import resolve_data, stored_data
+from privgen.data.reference import content_hash, resolve_data, stored_data, verify_content
 from privgen.data.tables import load_table, read_table_file
 from privgen.data.tabular import TableEncoder
 from privgen import checks
@@ -39,6 +39,7 @@ def data_spec(data: str | None = None, parties: int = 2, party_files: list[str] 
     ref = resolve_data(data) if data else None  # user data: its absolute path and content hash
     return {**(ref.config() if ref is not None else {"data": None}), "parties": parties,
             "party_files": [str(Path(p).resolve()) for p in party_files or []],
+            "party_hashes": [content_hash(Path(p)) if Path(p).is_file() else None for p in party_files or []],
             "id_column": id_column, "columns": columns, "impute": impute, "split_seed": split_seed,
             "test_fraction": test_fraction, "max_rows": max_rows, "image_size": image_size}
 
@@ -93,9 +94,11 @@ def _table(spec: dict[str, Any]) -> VerticalData:
     join = None
     if spec.get("party_files"):
         paths = [Path(p) for p in spec["party_files"]]
-        for p in paths:
+        for p, expected in zip(paths, spec.get("party_hashes") or [None] * len(paths)):
             if not p.is_file():
                 raise UserError(f"--party-file {p} does not exist")
+            if expected:
+                verify_content(p, expected, "the run")
         frames = [read_table_file(p) for p in paths]
         df, groups, stats = join_party_frames_stats(frames, [p.name for p in paths], spec["id_column"])
         join = stats.to_json()
