@@ -218,3 +218,21 @@ def test_a_party_file_edited_after_training_is_refused(cli, tmp_path) -> None:
     assert_user_error(cli("eval", "synthetic", "--model", tmp_path / "run", "--out", tmp_path / "e"),
                       f"the data at {b.resolve()} changed since the run was trained")
     assert not (tmp_path / "e").exists()
+
+
+def test_eval_of_a_synthetic_file_says_whose_split_its_test_rows_are(user_run, cli, tmp_path) -> None:
+    run, a, b = user_run
+    assert cli("vfl", "generate", "--model", run, "--n", "30", "--out", tmp_path / "s.csv").code == 0
+    assert cli("eval", "synthetic", "--synthetic", tmp_path / "s.csv", "--model", run, "--out", tmp_path / "e").code == 0
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["reference_split"] == "the run's own held-out rows"
+    # a Ray run on party files ordered its rows by a secret key: the split here is not its own, and it says so
+    metrics = json.loads((run / "metrics.json").read_text())
+    ray_run = tmp_path / "ray-run"
+    import shutil
+
+    shutil.copytree(run, ray_run)
+    (ray_run / "metrics.json").write_text(json.dumps({**metrics, "transport": "ray"}))
+    r = cli("eval", "synthetic", "--synthetic", tmp_path / "s.csv", "--model", ray_run, "--out", tmp_path / "e2")
+    assert r.code == 0, r.err
+    assert "are not its held-out rows" in r.err
+    assert json.loads((tmp_path / "e2" / "metrics.json").read_text())["reference_split"].startswith("not the run's")

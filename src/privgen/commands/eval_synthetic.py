@@ -51,6 +51,7 @@ def synthetic(model: Path = typer.Option(None, "--model", help="A run directory 
             raise UserError("--n draws from --model; --synthetic evaluates every row of the file")
         spec = _real_spec(model, data, party_file, id_column, columns, parties, split_seed)
         metrics = evaluate_file(synthetic_file, spec, seed)
+        metrics["reference_split"] = _reference_split(model, spec)
         config = {"synthetic": str(synthetic_file.resolve()), "model": str(model) if model else None,
                   "data_spec": spec, "seed": seed}
     else:
@@ -86,6 +87,28 @@ def synthetic(model: Path = typer.Option(None, "--model", help="A run directory 
           + (f"  dp {dp['mode']} ε {dp['epsilon']:.4g} δ {dp['delta']:g}"
              + ("" if dp.get("guarantee") else " (a claim, not a guarantee)") if dp["mode"] != "none" else "")
           + f"; wrote {run.path}")
+
+
+def _reference_split(model: Path | None, spec: dict) -> str:
+    """Whether the real test rows are the run's own held-out rows. A Ray run on party files ordered its rows by
+    a secret PSI key, so an in-process join here splits them differently: some "test" rows were trained on,
+    and utility reads optimistic. Said in metrics.json and as a warning, never silently."""
+    import warnings
+
+    from privgen.runs import RunDir
+
+    if model is None:
+        return "an in-process split of the given real rows (the run's own split only if it was in-process)"
+    if spec.get("party_files") and RunDir.open(model, "vfl").metrics.get("transport") == "ray":
+        warnings.warn(f"{model} is a --transport ray run on party files: its rows were ordered by a secret key, so "
+                      "the real test rows here are not its held-out rows (some were trained on; utility reads "
+                      "optimistic)", ReferenceSplitWarning, stacklevel=2)
+        return "not the run's: a Ray run's secret row order cannot be re-made; its test rows may be training rows"
+    return "the run's own held-out rows"
+
+
+class ReferenceSplitWarning(UserWarning):
+    """The real reference rows are not the synthetic data's own held-out rows."""
 
 
 def _real_spec(model: Path | None, data: str | None, party_file: list[Path] | None, id_column: list[str] | None,
