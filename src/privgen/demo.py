@@ -179,8 +179,9 @@ STAGES: list[Stage] = [foundation_stage, unlearning_stage, vfl_stage]
 
 
 def machine_facts() -> dict[str, Any]:
-    """What a reader needs to compare a demo's times: cores, torch, Python. Whether other work shared the
-    machine cannot be measured from inside, so `contended` is null (unknown) until whoever ran it says."""
+    """What a reader needs to compare a demo's times: cores, torch, Python (run_demo adds the load averages
+    over 1, 5 and 15 min at its start and end). Whether other work shared the machine throughout cannot be
+    measured from inside, so `contended` is null (unknown) until whoever ran it says."""
     import torch
 
     return {"cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
@@ -197,7 +198,7 @@ def run_demo(out: Path, quiet: bool = False) -> Path:
     """Run every stage; write report.md and results.json (every number the report and the README show)."""
     out.mkdir(parents=True, exist_ok=True)
     sections, timings, facts = [], [], {}
-    begin, cpu0 = time.perf_counter(), _cpu_seconds()
+    begin, cpu0, load0 = time.perf_counter(), _cpu_seconds(), os.getloadavg()
     for i, stage in enumerate(STAGES, 1):
         if not quiet:  # at once, so a log file shows the demo started and what it is doing
             summary = (stage.__doc__ or stage.__name__).strip().splitlines()[0]
@@ -210,7 +211,9 @@ def run_demo(out: Path, quiet: bool = False) -> Path:
         facts[name] = numbers
         timings.append([name, round(time.perf_counter() - start, 1)])
     total = round(time.perf_counter() - begin, 1)
-    results = {"date": date.today().isoformat(), "machine": machine_facts(),
+    machine = {**machine_facts(), "load_average_at_start": [round(v, 2) for v in load0],
+               "load_average_at_end": [round(v, 2) for v in os.getloadavg()]}
+    results = {"date": date.today().isoformat(), "machine": machine,
                "stage_seconds": dict(timings), "total_seconds": total,
                "user_cpu_seconds": round(_cpu_seconds() - cpu0, 1), **facts}
     atomic_write_json(out / "results.json", results)

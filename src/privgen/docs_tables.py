@@ -170,6 +170,14 @@ def _rate(r: dict[str, Any]) -> str:
     return f"{100 * r['rate']:.1f}% [{100 * lo:.1f}%, {100 * hi:.1f}%] of {r['n']} samples"
 
 
+def _load_average(mach: dict[str, Any]) -> str:
+    """The 1-min load average at the demo's start and end, where the run recorded them."""
+    if "load_average_at_start" not in mach:
+        return ""
+    return (f" (1-min load average {mach['load_average_at_start'][0]:.2f} at the start, "
+            f"{mach['load_average_at_end'][0]:.2f} at the end)")
+
+
 @renderer("demo-times")
 def _demo_times(payloads: list[dict[str, Any]], args: dict[str, str]) -> str:
     """The demo's time and quality, each against its target; a contended or unknown machine is said so."""
@@ -186,7 +194,7 @@ def _demo_times(payloads: list[dict[str, Any]], args: dict[str, str]) -> str:
                     "met" if total <= DEMO_TIME_TARGET_S else "missed")
     pre = p["unlearning"]["bench"]["pretrain"]["train_seconds"]
     return "\n".join([
-        f"- Run {p['date']}, {mach['cores']} cores, torch {mach['torch']}, {contended}.",
+        f"- Run {p['date']}, {mach['cores']} cores, torch {mach['torch']}, {contended}{_load_average(mach)}.",
         f"- **{_minutes(total)}** after setup (target ≤ 7 min: {time_verdict} in this run). The stages: "
         f"foundation {st['foundation']:.0f} s, unlearning {st['unlearning']:.0f} s (of which {pre:.0f} s is "
         f"pretraining beside the oracle), VFLGAN {st['vfl']:.0f} s; {p['user_cpu_seconds']:.0f} s of user CPU.",
