@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from privgen.commands.options import IdColumn, Overwrite, Quiet, Sampler, Seed, SplitSeed, renamed
+from privgen.commands.options import Columns, IdColumn, PartyFile, Overwrite, Quiet, Sampler, Seed, SplitSeed, renamed
 from privgen.errors import UserError
 
 app = typer.Typer(help="Privacy audits: what published outputs leak about one record.", no_args_is_help=True)
@@ -25,11 +25,9 @@ def synthetic(
                                "columns, schema, model type, size, batch size, iterations and DP mode are audited."),
     data: str = typer.Option(None, "--data", help="Embedded table (adult, wine, breast_cancer) or a CSV/Parquet path "
                              "(default without --model or --party-file: adult)."),
-    party_file: list[Path] = typer.Option(None, "--party-file", help="One CSV/Parquet per party (repeat); joined "
-                                          "on --id-column as `vfl train` joins them."),
+    party_file: list[Path] = PartyFile,
     id_column: list[str] = IdColumn,
-    columns: list[str] = typer.Option(None, "--columns", help="Comma-separated columns of one party (repeat per "
-                                      "party), with --data."),
+    columns: list[str] = Columns,
     schema: Path = typer.Option(None, "--schema", help="Public schema JSON (bounds, categories): shadow models "
                                 "encode with it (needed by --dp sound on your own data)."),
     parties: int = typer.Option(3, "--parties", help="Number of parties (column groups of --data)."),
@@ -180,7 +178,7 @@ def _audit_spec(data: str | None, party_file: list[Path] | None, id_column: list
 def dp_audit(
     out: Path = typer.Option(..., "--out", help="Audit directory (metrics.json, report.md, scores.png)."),
     data: str = typer.Option("adult", "--data", help="Embedded dataset (adult, mnist5k, ...) or a CSV/Parquet table."),
-    party_file: list[Path] = typer.Option(None, "--party-file", help="One CSV/Parquet per party (repeat); joined on --id-column."),
+    party_file: list[Path] = PartyFile,
     id_column: list[str] = IdColumn,
     parties: int = typer.Option(3, "--parties", help="Number of parties (image bands or column groups)."),
     model: str = typer.Option("vflgan", "--model-type", "--model", help="vflgan or centralized (the models with a "

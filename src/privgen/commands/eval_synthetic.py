@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from privgen.commands.options import Device, IdColumn, Overwrite, Quiet, Seed, SplitSeed
+from privgen.commands.options import Columns, Device, IdColumn, Overwrite, Quiet, Seed, SplitSeed
 
 
 def synthetic(model: Path = typer.Option(None, "--model", help="A run directory made by `privgen vfl train`: its "
@@ -20,8 +20,7 @@ def synthetic(model: Path = typer.Option(None, "--model", help="A run directory 
               party_file: list[Path] = typer.Option(None, "--party-file", help="With --synthetic and no --model: the "
                                                     "real party files (repeat), joined as `vfl train` joins them."),
               id_column: list[str] = IdColumn,
-              columns: list[str] = typer.Option(None, "--columns", help="Comma-separated columns of one party (repeat "
-                                                "per party), with --data."),
+              columns: list[str] = Columns,
               parties: int = typer.Option(2, "--parties", help="Parties of --data (column groups), for the "
                                           "cross-party association error."),
               n: int = typer.Option(None, "--n", help="Synthetic rows to draw (default: as many as real, at most 5000)."),

@@ -24,6 +24,9 @@ Device = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, o
 Quiet = typer.Option(False, "--quiet", "-q", help="No progress output (bars or heartbeat lines).")
 IdColumn = typer.Option(None, "--id-column", help="Column linking the parties' rows (with --party-file): once for "
                         "every file, or once per --party-file in the same order when the files name it differently.")
+PartyFile = typer.Option(None, "--party-file", help="One CSV/Parquet per party (repeat); joined on --id-column "
+                        "as `vfl train` joins them.")
+Columns = typer.Option(None, "--columns", help="Comma-separated columns of one party (repeat per party), with --data.")
 Overwrite = typer.Option(False, "--overwrite", help="Replace an existing run directory at --out.")
 ImageSize = typer.Option(16, "--image-size", help="Square size the images are resized to (e.g. 8, 16, 28).")
 Data = typer.Option("mnist5k", "--data", help="Embedded dataset name (privgen data list) or a path: .npz (x, y), "

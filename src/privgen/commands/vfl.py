@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from privgen.commands.options import Device, IdColumn, Overwrite, Quiet, Seed, SplitSeed
+from privgen.commands.options import Columns, Device, IdColumn, PartyFile, Overwrite, Quiet, Seed, SplitSeed
 from privgen.errors import UserError
 
 app = typer.Typer(help="Vertically federated synthetic data (VFLGAN, VertiGAN, centralized reference).",
@@ -17,9 +17,9 @@ app = typer.Typer(help="Vertically federated synthetic data (VFLGAN, VertiGAN, c
 def train(
     out: Path = typer.Option(..., "--out", help="Output run directory; an unfinished run there is resumed."),
     data: str = typer.Option(None, "--data", help="Embedded dataset (mnist5k, adult, wine, ...) or a CSV/Parquet table."),
-    party_file: list[Path] = typer.Option(None, "--party-file", help="One CSV/Parquet per party (repeat); joined on --id-column."),
+    party_file: list[Path] = PartyFile,
     id_column: list[str] = IdColumn,
-    columns: list[str] = typer.Option(None, "--columns", help="Comma-separated columns of one party (repeat per party)."),
+    columns: list[str] = Columns,
     parties: int = typer.Option(2, "--parties", help="Number of parties M (image bands or column groups)."),
     model: str = typer.Option("vflgan", "--model-type", "--model", help="vflgan, vertigan or centralized (--model is "
                               "the same option's earlier name; elsewhere --model is a trained run directory)."),
@@ -106,7 +106,7 @@ def train(
 def schema_cmd(
     out: Path = typer.Option(..., "--out", help="schema.json to write (a template: edit it into public bounds)."),
     data: str = typer.Option(None, "--data", help="Embedded table or a CSV/Parquet table."),
-    party_file: list[Path] = typer.Option(None, "--party-file", help="One CSV/Parquet per party (repeat)."),
+    party_file: list[Path] = PartyFile,
     id_column: list[str] = IdColumn,
     overwrite: bool = Overwrite,
 ) -> None:
