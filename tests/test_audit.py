@@ -142,7 +142,7 @@ def test_cli_audit_of_a_vfl_model_with_intermediate_features(cli, tmp_path) -> N
     (["--shadow-pairs", "4"], "at least 5"),
     (["--target", "100000"], "outside the training rows"),
     (["--target", "x"], "'auto', 'planted' or a row number"),
-    (["--model", "centralized", "--on", "intermediate"], "has none"),
+    (["--model-type", "centralized", "--on", "intermediate"], "has none"),
     (["--alpha", "1.5"], "--alpha must be in (0, 1)"),
     (["--alpha", "0"], "--alpha must be in (0, 1)"),
     (["--features", "mean"], "--features 'mean' is unknown"),
@@ -188,7 +188,7 @@ def test_cli_audit_under_paper_dp_sets_the_bound_beside_the_accountant(cli, tmp_
     (["--dp", "paper"], "--epsilon"),
     (["--dp", "paper", "--sigma", "1", "--claimed-epsilon", "3"], "one or the other"),
     (["--dp", "sound", "--sigma", "1"], "schema"),
-    (["--dp", "paper", "--sigma", "1", "--model", "vertigan"], "VertiGAN"),
+    (["--dp", "paper", "--sigma", "1", "--model-type", "vertigan"], "VertiGAN"),
 ])
 def test_bad_dp_input(cli, tmp_path, args, fragment) -> None:
     out = tmp_path / "a"

@@ -222,8 +222,8 @@ def _bad_schema_cats(doc):
     (["--dp", "paper"], "exactly one of --epsilon"),
     (["--dp", "paper", "--epsilon", "0.01", "--iterations", "400"], "smallest reachable ε is"),
     (["--dp", "sound", "--sigma", "1"], "--dp sound needs a public schema"),
-    (["--dp", "sound", "--sigma", "1", "--model", "vertigan"], "--dp applies to vflgan and centralized"),
-    (["--dp", "paper", "--sigma", "1", "--model", "vertigan"], "--dp applies to vflgan and centralized"),
+    (["--dp", "sound", "--sigma", "1", "--model-type", "vertigan"], "--dp applies to vflgan and centralized"),
+    (["--dp", "paper", "--sigma", "1", "--model-type", "vertigan"], "--dp applies to vflgan and centralized"),
     (["--dp", "maybe", "--sigma", "1"], "--dp 'maybe' is unknown"),
     (["--epsilon", "1"], "need --dp paper or --dp sound"),
     (["--dp", "sound", "--sigma", "1", "SCHEMA_COLS"], "does not match the data"),
@@ -465,7 +465,7 @@ def test_sound_run_long_enough_to_log_writes_its_report(tmp_path, cli) -> None:
     """50 iterations: the training log has entries (times only: no real-data statistic, no batch size) and the
     report says why it has no health plot, and still shows what the run publishes."""
     out = tmp_path / "run"
-    r = cli(*_base(tmp_path), "--model", "centralized", "--dp", "sound", "--sigma", "1", "--iterations", "50",
+    r = cli(*_base(tmp_path), "--model-type", "centralized", "--dp", "sound", "--sigma", "1", "--iterations", "50",
             "--schema", _schema(tmp_path), "--out", out)
     assert r.code == 0, r.err
     entries = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]

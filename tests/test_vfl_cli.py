@@ -44,7 +44,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     model = root / "model"
     with pytest.raises(SystemExit) as e:
         main(["vfl", "train", "--party-file", str(a), "--party-file", str(b), "--id-column", "id",
-              "--model", "vflgan", "--out", str(model), *TINY])
+              "--model-type", "vflgan", "--out", str(model), *TINY])
     assert e.value.code in (0, None)
     return model, root
 
@@ -74,7 +74,7 @@ def test_three_parties_by_column_lists(tmp_path, capsys) -> None:
     df = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 4)), columns=list("abcd"))
     df.to_csv(tmp_path / "t.csv", index=False)
     code, _, err = cli(["vfl", "train", "--data", str(tmp_path / "t.csv"), "--columns", "a", "--columns", "b,c",
-                        "--columns", "d", "--model", "vertigan", "--out", str(tmp_path / "m"), *TINY], capsys)
+                        "--columns", "d", "--model-type", "vertigan", "--out", str(tmp_path / "m"), *TINY], capsys)
     assert code == 0, err
     import json
 
@@ -147,7 +147,7 @@ def test_parquet_party_files_and_output(tmp_path, capsys) -> None:
     pd.read_csv(b_csv).to_parquet(b, index=False)
     model = tmp_path / "model"
     code, _, err = cli(["vfl", "train", "--party-file", str(a), "--party-file", str(b), "--id-column", "id",
-                        "--model", "vflgan", "--out", str(model), *TINY], capsys)
+                        "--model-type", "vflgan", "--out", str(model), *TINY], capsys)
     assert code == 0, err
     code, _, err = cli(["vfl", "generate", "--model", str(model), "--n", "12", "--out", str(tmp_path / "s.parquet")],
                        capsys)
@@ -192,7 +192,7 @@ def test_finished_run_is_not_trained_again(trained, capsys) -> None:
     model, root = trained
     before = (model / "config.json").read_text()
     code, _, err = cli(["vfl", "train", "--party-file", str(root / "data" / "a.csv"), "--party-file",
-                        str(root / "data" / "b.csv"), "--id-column", "id", "--model", "vflgan", "--out", str(model),
+                        str(root / "data" / "b.csv"), "--id-column", "id", "--model-type", "vflgan", "--out", str(model),
                         *TINY], capsys)
     assert code == 2
     assert "already holds a finished run of 2 iterations" in err and err.count("\n") == 1
@@ -238,5 +238,5 @@ def test_private_alignment_and_ray_options_are_refused_in_process(cli, tmp_path)
     assert_user_error(cli(*base, "--party-resource", "bank", "--party-resource", "insurer"),
                       "--address and --party-resource apply to --transport ray")
     assert_user_error(cli(*base, "--transport", "grpc"), "--transport 'grpc' is unknown")
-    assert_user_error(cli(*base, "--rng", "party", "--model", "vertigan"), "--rng party trains vflgan")
+    assert_user_error(cli(*base, "--rng", "party", "--model-type", "vertigan"), "--rng party trains vflgan")
     assert not (tmp_path / "o").exists()

@@ -214,7 +214,7 @@ def test_party_workers_hold_the_same_individual_in_each_row(tmp_path) -> None:
 # ---- bad input under --transport ray: one line, exit 2, nothing written ----
 
 def _cli_train(cli, out, *args):
-    return cli("vfl", "train", *args, "--transport", "ray", "--model", "vflgan", "--size", "tiny", "--iterations", "2",
+    return cli("vfl", "train", *args, "--transport", "ray", "--model-type", "vflgan", "--size", "tiny", "--iterations", "2",
                "--batch-size", "16", "--out", out, "--quiet")
 
 

@@ -20,7 +20,7 @@ $V/ray start --address 127.0.0.1:6390 --num-cpus 1 --resources '{"insurer": 1}'
 $V/ray status
 time $V/privgen vfl train --transport ray --address 127.0.0.1:6390 --party-resource bank --party-resource insurer \
   --party-file $W/bank-node/bank.csv --party-file $W/insurer-node/insurer.csv --id-column customer_id \
-  --model vflgan --size small --iterations 300 --seed 0 --out $W/run --quiet
+  --model-type vflgan --size small --iterations 300 --seed 0 --out $W/run --quiet
 time $V/privgen vfl generate --transport ray --address 127.0.0.1:6390 --party-resource bank --party-resource insurer \
   --model $W/run --n 1000 --seed 0 --out $W/synth.csv
 $V/privgen vfl train --transport ray --address 127.0.0.1:6390 --party-resource bank --party-resource hospital \

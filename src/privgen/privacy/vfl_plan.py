@@ -57,7 +57,7 @@ def check_dp_options(mode: str, model: str, epsilon: float | None, delta: float,
         return
     if model == "vertigan":
         raise UserError("--dp applies to vflgan and centralized; VertiGAN has no DP mechanism here: use "
-                        "--model vflgan (or --dp none)")
+                        "--model-type vflgan (or --dp none)")
     if not clip > 0:
         raise UserError(f"--clip must be positive, got {clip}")
     check_budget_args(epsilon, delta, sigma, batch, batch, 1, "poisson", conversion)

@@ -19,7 +19,7 @@ class VertiGAN(VflModel):
     def __init__(self, parts, spans, sizes, cfg, transport=None, dp=None) -> None:
         if dp is not None and dp.on:
             raise UserError("--dp applies to vflgan and centralized; VertiGAN's shared generator layer has no "
-                            "DP mechanism here: use --model vflgan (or --dp none)")
+                            "DP mechanism here: use --model-type vflgan (or --dp none)")
         super().__init__(parts, spans, sizes, cfg, transport)
         self.backbone = gen_backbone(sizes.z_dim, sizes.gen_hidden).to(self.device)
         self.opt_b = adam(self.backbone.parameters(), cfg.lr)
