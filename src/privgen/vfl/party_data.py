@@ -37,6 +37,8 @@ def embedded_part(spec: dict[str, Any], k: int) -> OwnData:
 
     data = load_vertical(spec)
     layout = data.layout
+    if layout.kind == "table":  # a Ray run has no DP (refused): bounds are the observed range, as in-process
+        layout.observe_bounds(data.raw_train)
     if k >= len(data.train):
         raise UserError(f"party {k + 1} of a {len(data.train)}-party split does not exist")
     piece = ({"kind": "table", "encoder": layout.encoders[k].to_json()} if layout.kind == "table"
@@ -75,6 +77,7 @@ def file_part(aligned: pd.DataFrame, spec: dict[str, Any], source: str) -> OwnDa
     df = check_missing(aligned.reset_index(drop=True), spec.get("impute", False))
     train = df.iloc[train_rows(len(df), spec)].reset_index(drop=True)
     enc = TableEncoder.fit(train)
+    enc.observe_bounds(train)  # a Ray run has no DP (refused): its own columns' observed range, as in-process
     x = enc.encode(train)
     if not np.isfinite(x).all():
         raise UserError(f"{source}: a column has values too large to standardise; rescale it first")
