@@ -86,3 +86,10 @@ def test_bad_margins_are_one_line(cli, tmp_path, flag, value, message):
     res = cli("audit", "unlearning", "--model", tmp_path / "none", "--out", out, flag, value)
     assert_user_error(res, message)
     assert not out.exists()
+
+
+def test_the_docs_state_the_rule_the_code_applies():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "unlearning.md").read_text()
+    assert rule_text(Margins()) in doc.replace("\n", " ")
