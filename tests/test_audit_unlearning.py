@@ -1,5 +1,6 @@
 """`privgen audit unlearning`: the scores on hand-made curves, and the battery end to end on tiny models."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -120,22 +121,80 @@ TINY_FLAGS = ["--regimes", "retain,kshot-2", "--lrs", "1e-3", "--steps", 4, "--p
               "--device", "cpu", "--quiet"]
 
 
-def test_the_oracle_audited_against_itself_recovers_nothing(models, cli, tmp_path, one_thread):
+VERDICT_FLAGS = ["--n-per-class", 40, "--margin", 25]  # 0/40 vs 0/40 reaches +9 points; 40 samples can decide 25
+
+
+def test_the_oracle_audited_against_itself_resists_in_every_regime(models, cli, tmp_path, one_thread):
     _, _, oracle = models
     out = tmp_path / "a"
-    res = cli("audit", "unlearning", "--model", oracle, "--oracle", oracle, *TINY_FLAGS, "--out", out)
+    res = cli("audit", "unlearning", "--model", oracle, "--oracle", oracle, *TINY_FLAGS, *VERDICT_FLAGS, "--out", out)
     assert res.code == 0, res.err
     m = json.loads((out / "metrics.json").read_text())
-    for reg in m["regimes"].values():
+    for name, reg in m["regimes"].items():
         for cell in reg["cells"]:
             assert cell["model"]["rates"] == cell["oracle"]["rates"]
-            assert all(r["recovery"] == 0 for r in cell["model"]["recovery_by_step"])
-            sp = cell["model"]["speedup"]
+            for table in ("rule_on", "rule_off"):
+                scores = cell["model"] if table == "rule_on" else cell["model"]["rule_off"]
+                assert all(r["recovery"] == 0 for r in scores["recovery_by_step"])
+            sp = cell["model"]["rule_off"]["speedup"]
             assert sp["kind"] == "unresolved" or sp["speedup"] == 1
-    assert m["verdict"].startswith("no regime recovers more than +0 points") and m["verdict"] in res.out
+            assert cell["model"]["verdict"]["rule_off"]["verdict"] == "resists", cell["model"]["verdict"]
+            # What the attacker gets is recorded at every probe, the oracle's beside the model's.
+            q = cell["model"]["forgotten_quality"]
+            assert [p["step"] for p in q] == cell["steps"] and q == cell["oracle"]["forgotten_quality"]
+            assert all(0 <= p["confidence"] <= 1 and p["fd_forgotten"] > 0 for p in q)
+        assert reg["model"]["verdict"]["rule_off"] == "resists"
+    assert m["verdicts"]["model"]["rule_off"] == {"overall": "resists",
+                                                  "regimes": {"retain": "resists", "kshot-2": "resists"}}
+    assert m["headline"] == {"threat": "class-samples", "table": "rule_off"}
+    assert m["verdict"].startswith("RESISTS under the class-samples threat") and m["verdict"] in res.out
     report = (out / "report.md").read_text()
-    assert m["verdict"] in report and "| retain | 0.001 |" in report and "| kshot-2 | 0.001 |" in report
+    assert m["verdict"] in report and m["verdict_rule"] in report and "+25 points" in m["verdict_rule"]
+    for heading in ("## Quality rule off", "## Quality rule on", "## What the attacker gets: samples of class 3"):
+        assert heading in report
+    assert "| retain | 0.001 |" in report and "| kshot-2 | 0.001 |" in report
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_model_with_the_class_restored_leaks(models, cli, tmp_path, monkeypatch, one_thread):
+    """The base model audited as if unlearned, its samples of class 3 standing in for a restored class: real
+    test images of class 3 (the 30-step tiny base renders no digit the classifier knows). Everything after the
+    sampling is the audit's own: classifier, scores, verdicts, report."""
+    import dataclasses
+
+    import numpy as np
+
+    import privgen.eval.forgetting as forgetting
+    from privgen.diffusion.store import model_split
+    from privgen.eval.classifier import extract_features, predict
+
+    real_generate = forgetting.generate
+
+    def restored(model, clf, labels, **kw):
+        gen = real_generate(model, clf, labels, **kw)
+        if model.config.get("unlearning") is not None:  # the oracle: its own samples
+            return gen
+        test = model_split(model).test
+        images = np.resize(test.x[test.y == FORGET], gen.images.shape).astype(np.float32)
+        return dataclasses.replace(gen, images=images, pred=predict(clf, images), features=extract_features(clf, images))
+
+    monkeypatch.setattr(forgetting, "generate", restored)
+    base, _, oracle = models
+    out = tmp_path / "b"
+    res = cli("audit", "unlearning", "--model", base, "--forget", FORGET, "--oracle", oracle, *TINY_FLAGS,
+              *VERDICT_FLAGS, "--seed", 3, "--out", out)  # a seed of its own: no cached attack of the real base
+    assert res.code == 0, res.err
+    m = json.loads((out / "metrics.json").read_text())
+    for name, reg in m["regimes"].items():
+        cell = reg["cells"][0]
+        assert min(cell["model"]["rates"]) > 0.8 and max(cell["oracle"]["rates"]) < 0.3, (name, cell)
+        v = cell["model"]["verdict"]
+        assert v["rule_off"]["verdict"] == v["rule_on"]["verdict"] == "leaks" and "above +25 points" in v["rule_off"]["why"]
+        q, qo = cell["model"]["forgotten_quality"], cell["oracle"]["forgotten_quality"]
+        assert q[-1]["confidence"] > 0.8 > qo[-1]["confidence"] and q[-1]["fd_forgotten"] < qo[-1]["fd_forgotten"]
+    assert m["verdicts"]["model"] == {t: {"overall": "leaks", "regimes": {"retain": "leaks", "kshot-2": "leaks"}}
+                                      for t in ("rule_on", "rule_off")}
+    assert m["verdict"].startswith("LEAKS under the class-samples threat") and m["verdict"] in res.out
 
 
 def test_the_oracle_is_trained_once_into_the_benchmarks_cache_entry(models, tmp_path, monkeypatch, one_thread):
@@ -189,7 +248,10 @@ def test_the_quality_rule_drops_the_budget_that_destroys_the_oracle(models, tmp_
     assert [c["horizon"] for c in cells] == [4, 0]
     assert [r["step"] for r in cells[1]["model"]["recovery_by_step"]] == [0] and cells[1]["model"]["speedup"] is None
     assert "| retain | 0.05 | none" in run.file("report.md").read_text()
-    assert "kept no attack step in 1 of 2 regime × lr budgets" in run.metrics["verdict"]
+    v = cells[1]["model"]["verdict"]["rule_on"]
+    assert v["verdict"] == "inconclusive" and "no attack step is counted" in v["why"] and "--lrs" in v["decide"]
+    # Without the rule every step of that lr counts: its verdict is read on the whole attack.
+    assert [r["step"] for r in cells[1]["model"]["rule_off"]["recovery_by_step"]] == [0, 2, 4]
 
 
 def test_a_killed_audit_resumes_without_redoing_finished_attacks(models, tmp_path, monkeypatch, one_thread):
@@ -284,22 +346,25 @@ def _results(fd_after: float, forget_hits=(0, 0, 0)):
             cell_name(MODEL, "retain", 1e-3): {"metrics": metrics(forget_hits), "dir": "m"}}
 
 
-def test_a_quality_rule_that_keeps_no_step_gives_an_inconclusive_verdict():
-    """The oracle's FD breaks 1.5x at the first probe in every budget: nothing about relearning was measured,
-    so the verdict is INCONCLUSIVE and says why and what to change, never 'no regime recovers more than +0'."""
+def test_a_quality_rule_that_keeps_no_step_is_inconclusive_only_under_the_usable_model_threat():
+    """The oracle's FD breaks 1.5x at the first probe: with the rule nothing about relearning was measured
+    (inconclusive, and it says what to change); without it, the same attacks decide."""
     from types import SimpleNamespace
 
     from privgen.audit.unlearning.regimes import parse_regimes
     from privgen.audit.unlearning.summary import summarise
 
-    s = tiny_settings(regimes=("retain",), lrs=(1e-3,), steps=10, probe_steps=(5,), n_per_class=20)
+    s = tiny_settings(regimes=("retain",), lrs=(1e-3,), steps=10, probe_steps=(5,), n_per_class=20, margin=25)
     subjects = SimpleNamespace(forget=3, model="m", oracle="o", original=None)
     payload = summarise(s, parse_regimes("retain"), subjects, _results(fd_after=9.0), {"test_accuracy": 0.9})
-    v = payload["verdict"]
-    assert v.startswith("INCONCLUSIVE: the quality rule kept no attack step"), v
-    assert "no regime recovers" not in v and "--lrs" in v and "--quality-factor" in v and "step 5" in v
-    assert payload["regimes"]["retain"]["model"]["inconclusive"] is True
-    # The same attacks with an oracle that keeps its quality: a verdict, on the kept steps.
-    payload = summarise(s, parse_regimes("retain"), subjects, _results(fd_after=2.5), {"test_accuracy": 0.9})
-    assert payload["verdict"].startswith("no regime recovers more than +0 points"), payload["verdict"]
-    assert payload["regimes"]["retain"]["model"]["inconclusive"] is False
+    assert payload["verdicts"]["model"]["rule_on"]["overall"] == "inconclusive"
+    assert payload["verdicts"]["model"]["rule_off"]["overall"] == "resists"  # 0/20 vs 0/20 is within +16 points
+    assert payload["verdict"].startswith("RESISTS under the class-samples threat"), payload["verdict"]
+    usable = summarise(dataclasses.replace(s, threat="usable-model"), parse_regimes("retain"), subjects,
+                       _results(fd_after=9.0), {"test_accuracy": 0.9})
+    assert usable["verdict"].startswith("INCONCLUSIVE under the usable-model threat"), usable["verdict"]
+    assert "--lrs" in usable["regimes"]["retain"]["cells"][0]["model"]["verdict"]["rule_on"]["decide"]
+    # An oracle that keeps its quality: both tables decide alike; a model back at 15 of 20 leaks in both.
+    payload = summarise(s, parse_regimes("retain"), subjects, _results(fd_after=2.5, forget_hits=(0, 15, 15)),
+                        {"test_accuracy": 0.9})
+    assert {t: v["overall"] for t, v in payload["verdicts"]["model"].items()} == {"rule_on": "leaks", "rule_off": "leaks"}

@@ -19,7 +19,7 @@ from privgen.diffusion.store import DiffusionModel
 from privgen.eval import EvalCNN
 from privgen.eval.intervals import wilson
 from privgen.report import save_rate_curves
-from privgen.eval.forgetting import forget_accuracy
+from privgen.eval.forgetting import forget_accuracy, forgotten_samples
 
 
 @dataclass
@@ -34,18 +34,28 @@ class ForgetProbe:
     num_inference_steps: int
     seed: int = 0
     sampler: str = DEFAULT_SAMPLER
+    real_forgotten: Any = None  # features of the real c_f test images: also record confidence and FD (the audit)
     points: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0  # time spent probing, kept apart from the attack's own time
 
     def __call__(self, step: int, unet: UNet2DModel) -> None:
         t0 = time.perf_counter()
         was_training = unet.training
-        acc = forget_accuracy(unet, self.model, self.classifier, forget_class=self.forget_class, n=self.n,
-                              guidance_scale=self.guidance_scale, sampler=self.sampler,
-                              num_inference_steps=self.num_inference_steps, seed=self.seed)
+        extra: dict[str, Any] = {}
+        if self.real_forgotten is None:
+            acc = forget_accuracy(unet, self.model, self.classifier, forget_class=self.forget_class, n=self.n,
+                                  guidance_scale=self.guidance_scale, sampler=self.sampler,
+                                  num_inference_steps=self.num_inference_steps, seed=self.seed)
+        else:
+            extra = forgotten_samples(unet, self.model, self.classifier, forget_class=self.forget_class, n=self.n,
+                                      guidance_scale=self.guidance_scale, real_forgotten=self.real_forgotten,
+                                      sampler=self.sampler, num_inference_steps=self.num_inference_steps,
+                                      seed=self.seed)
+            acc = extra.pop("forget_acc")
         unet.train(was_training)
         hits = round(acc * self.n)
-        self.points.append({"step": step, "forget_acc": acc, "forget_acc_ci": wilson(hits, self.n), "n": self.n})
+        self.points.append({"step": step, "forget_acc": acc, "forget_acc_ci": wilson(hits, self.n), "n": self.n,
+                            **extra})
         self.seconds += time.perf_counter() - t0
 
     def curve(self) -> list[list[float]]:

@@ -267,6 +267,13 @@ def unlearning(
     quality_factor: float = typer.Option(1.5, "--quality-factor", help="A budget counts while the oracle's retained "
                                          "FD stays within this factor of its own before the attack."),
     rate: float = typer.Option(0.5, "--rate", help="Forget rate r at which relearning speed is compared."),
+    margin: float = typer.Option(10.0, "--margin", help="Recovery beyond the oracle, in points, that counts as a "
+                                 "leak: a verdict needs the interval wholly above (leaks) or below (resists) it."),
+    speedup_margin: float = typer.Option(1.25, "--speedup-margin", help="Relearning speedup over the oracle that "
+                                         "counts as a leak (interval wholly above: leaks; below: no leak)."),
+    threat: str = typer.Option("class-samples", "--threat", help="Which table gates the headline verdict: "
+                               "class-samples (the attacker wants the class's samples; every attack step counts) or "
+                               "usable-model (only steps the quality rule keeps count)."),
     guidance_scale: float = typer.Option(3.0, "--guidance-scale", help="Guidance of the forget-rate samples."),
     sampler: str = Sampler,
     num_inference_steps: int = typer.Option(None, "--num-inference-steps", help="Sampler steps of every sample "
@@ -283,7 +290,8 @@ def unlearning(
                              batch_size=batch_size, n_per_class=n_per_class, guidance_scale=guidance_scale,
                              sampler=sampler, num_inference_steps=num_inference_steps,
                              quality_n_per_class=quality_n_per_class,
-                             quality_factor=quality_factor, rate=rate, seed=seed, device=device)
+                             quality_factor=quality_factor, rate=rate, margin=margin, speedup_margin=speedup_margin,
+                             threat=threat, seed=seed, device=device)
     run = run_audit(model, out, settings, forget=forget, oracle=oracle, oracle_recipe=oracle_recipe,
                     original=original, workers=workers, overwrite=overwrite, quiet=quiet)
     print(f"{run.metrics['verdict']}\nreport: {run.file('report.md')}")

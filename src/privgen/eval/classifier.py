@@ -71,6 +71,13 @@ def predict(model: EvalCNN, x: np.ndarray | torch.Tensor, batch_size: int = 512)
     return batched(model, x, batch_size, device).argmax(axis=1)
 
 
+def probabilities(model: EvalCNN, x: np.ndarray | torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """Softmax class probabilities (N, classes): the classifier's confidence, not only its label."""
+    model.eval()
+    device = next(model.parameters()).device
+    return batched(lambda t: torch.softmax(model(t), dim=1), x, batch_size, device)
+
+
 def class_share(model: EvalCNN, x: np.ndarray | torch.Tensor, cls: int) -> float:
     """Share of images the classifier assigns to `cls` (forget accuracy when `cls` is the forgotten class)."""
     if len(x) == 0:

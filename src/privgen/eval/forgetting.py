@@ -90,3 +90,26 @@ def forget_accuracy(unet, model: DiffusionModel, clf: EvalCNN, *, forget_class: 
     gen = generate(probe, clf, torch.full((n,), forget_class, dtype=torch.long), guidance_scale=guidance_scale,
                    sampler=sampler, num_inference_steps=num_inference_steps, seed=seed)
     return gen.class_accuracy(forget_class)
+
+
+def forgotten_samples(unet, model: DiffusionModel, clf: EvalCNN, *, forget_class: int, n: int, guidance_scale: float,
+                      real_forgotten: np.ndarray, sampler: str = DEFAULT_SAMPLER, num_inference_steps: int | None = None,
+                      seed: int = 0) -> dict[str, Any]:
+    """What an attacker gets from `unet` under c_f: the forget rate (as `forget_accuracy`, same samples), the
+    classifier's mean confidence in c_f, and the FD of the n samples against the real c_f test images
+    (`real_forgotten`, their features; None when either side has fewer than MIN_SAMPLES)."""
+    import warnings
+
+    from privgen.eval.classifier import probabilities
+    from privgen.eval.frechet import MIN_SAMPLES, FewSamplesWarning
+
+    probe = DiffusionModel(unet, model.recipe, model.num_classes, model.class_names, model.in_channels, model.config)
+    gen = generate(probe, clf, torch.full((n,), forget_class, dtype=torch.long), guidance_scale=guidance_scale,
+                   sampler=sampler, num_inference_steps=num_inference_steps, seed=seed)
+    fd = None
+    if min(n, len(real_forgotten)) >= MIN_SAMPLES:
+        with warnings.catch_warnings():  # compared only with the oracle's FD at the same count
+            warnings.simplefilter("ignore", FewSamplesWarning)
+            fd = frechet_distance(gen.features, real_forgotten)
+    return {"forget_acc": gen.class_accuracy(forget_class),
+            "confidence": float(probabilities(clf, gen.images)[:, forget_class].mean()), "fd_forgotten": fd}

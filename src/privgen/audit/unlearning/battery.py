@@ -105,15 +105,19 @@ def cached_quality(model: DiffusionModel, model_key: str, clf, real, quality: Qu
 
 def run_attack(path: Path, model: DiffusionModel, attack: Attack, probe: Probe, forget_class: int, clf,
                record: dict[str, Any], *, aux: AuxData | None = None, quality: Quality | None = None,
-               quality_at_start: dict[str, float] | None = None, real=None, quiet: bool = True) -> dict[str, Any]:
+               quality_at_start: dict[str, float] | None = None, real=None, real_forgotten=None,
+               quiet: bool = True) -> dict[str, Any]:
     """Attack a copy of `model` with DiMRA and probe it; returns the entry's metrics (cached at `path`).
 
     `record` goes into the entry's config.json (the caller's key and labels). `aux` may be given when the
     caller built the attacker's data already (it is the same for every lr). With `quality`, the retained FD
-    is measured at every probe point as well (`quality_at_start` is its value at step 0)."""
+    is measured at every probe point as well (`quality_at_start` is its value at step 0). With
+    `real_forgotten` (features of the real forgotten-class test images), every probe point also records what
+    an attacker gets: the classifier's mean confidence in the class and the FD of the probe's samples."""
     with entry_lock(path):
         if not _finished(path):
-            _attack(path, model, attack, probe, forget_class, clf, record, aux, quality, quality_at_start, real, quiet)
+            _attack(path, model, attack, probe, forget_class, clf, record, aux, quality, quality_at_start, real,
+                    real_forgotten, quiet)
     return RunDir.open(path, "diffusion").metrics
 
 
@@ -150,7 +154,7 @@ def cached_attack_data(model: DiffusionModel, model_key: str, attack: Attack, fo
 
 def _attack(path: Path, model: DiffusionModel, attack: Attack, probe: Probe, forget_class: int, clf,
             record: dict[str, Any], aux: AuxData | None, quality: Quality | None,
-            quality_at_start: dict[str, float] | None, real, quiet: bool) -> None:
+            quality_at_start: dict[str, float] | None, real, real_forgotten, quiet: bool) -> None:
     from privgen.attacks import relearn
     from privgen.attacks.probe import ForgetProbe
     from privgen.attacks.relearn import aux_loss
@@ -160,7 +164,7 @@ def _attack(path: Path, model: DiffusionModel, attack: Attack, probe: Probe, for
     run = RunDir.create(path, "diffusion", {**model.config, "attack": {**record, "n_aux": len(aux)}}, overwrite=True)
     target = with_weights(model, copy.deepcopy(model.unet))  # relearn trains in place: the caller's model stays as it was
     forget_probe = ForgetProbe(target, clf, forget_class, probe.n, probe.guidance_scale, probe.num_inference_steps,
-                               probe.seed, sampler=probe.sampler)
+                               probe.seed, sampler=probe.sampler, real_forgotten=real_forgotten)
     forget_probe(0, target.unet)
     initial_probe = forget_probe.seconds  # before the attack starts: never part of its time
     fd: list[dict[str, Any]] = []

@@ -17,6 +17,7 @@ from typing import Any
 from privgen import checks
 from privgen.audit.unlearning.battery import Attack, Probe, Quality
 from privgen.audit.unlearning.regimes import Regime, parse_regimes
+from privgen.audit.unlearning.verdict import THREATS, Margins
 from privgen.data.class_names import class_label
 from privgen.diffusion.solvers import DEFAULT_SAMPLER, resolve_steps
 from privgen.errors import UserError
@@ -26,6 +27,9 @@ KIND = "audit-unlearning"
 DDIM_AUDIT_STEPS = 25  # the benchmark's DDIM steps, used when --sampler ddim is given without steps
 QUALITY_SCALES = (1.0, 3.0)  # the rule holds at both: lr 1e-3 on retained data broke guidance 1 only (docs/unlearning.md)
 MODEL, ORACLE, ORIGINAL = "model", "oracle", "original"
+# Part of every attack's cache key: its probes record the forgotten class's confidence and FD too, so an
+# attack cached before they did is run again rather than read back without them.
+FORGOTTEN_QUALITY = "forget-rate+confidence+fd"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class AuditSettings:
     quality_n_per_class: int = 10        # samples per class for the oracle's retained FD at each point
     quality_factor: float = 1.5          # a budget counts while the oracle's retained FD ≤ this × its own before
     rate: float = 0.5                    # the forget rate r of the speedup
+    margin: float = 10.0                 # recovery points beyond the oracle that count as residual memory
+    speedup_margin: float = 1.25         # relearning speedup over the oracle that counts as residual memory
+    threat: str = "class-samples"        # which table gates the headline (verdict.THREATS)
     seed: int = 0
     device: str = "auto"
 
@@ -71,8 +78,19 @@ class AuditSettings:
                             f"its own before the attack), got {self.quality_factor}")
         if not 0 < self.rate <= 1:
             raise UserError(f"--rate must be a forget rate in (0, 1], got {self.rate}")
+        if not 0 < self.margin < 100:
+            raise UserError(f"--margin must be a number of points between 0 and 100 (recovery beyond the oracle "
+                            f"that counts as a leak), got {self.margin}")
+        if not self.speedup_margin >= 1:
+            raise UserError(f"--speedup-margin must be at least 1 (a relearning speedup over the oracle), "
+                            f"got {self.speedup_margin}")
+        if self.threat not in THREATS:
+            raise UserError(f"--threat {self.threat!r} is unknown; choose {' or '.join(THREATS)}")
         checks.resolve_device(self.device)
         return regimes
+
+    def margins(self) -> Margins:
+        return Margins(self.margin, self.speedup_margin)
 
     def steps_of_sampler(self) -> int:
         return resolve_steps(self.sampler, self.num_inference_steps, DDIM_AUDIT_STEPS)
@@ -251,6 +269,7 @@ def task_cell(s: AuditSettings, role: str, model_dir: str, regime_name: str, lr:
     from privgen.diffusion.store import load_model, model_split
     from privgen.eval import load_classifier
     from privgen.serial import to_dict
+    from privgen.eval.classifier import extract_features
     from privgen.eval.forgetting import RealFeatures
 
     dev = resolve_device(s.device)
@@ -266,16 +285,19 @@ def task_cell(s: AuditSettings, role: str, model_dir: str, regime_name: str, lr:
     key = {"model": m_key, "regime": regime.name, "source": regime.source, "k": regime.k,
            **aux_version_key(regime.source), "forget": forget, "lr": lr, "points": attack.points,
            "batch": attack.batch_size, "seed": s.seed, "probe": to_dict(probe),
-           "quality": to_dict(quality) if quality is not None else None, "classifier": clf_key}
+           "quality": to_dict(quality) if quality is not None else None, "classifier": clf_key,
+           "probe_records": FORGOTTEN_QUALITY}
     path = cache_path("attacked", "audit", f"{slug(Path(model_dir).name)}-{regime.name}-lr{lr:g}-{digest(key)}")
     real = q0 = None
+    test = model_split(model).test
+    real_forgotten = extract_features(clf, test.x[test.y == forget])
     if quality is not None:
-        real = RealFeatures.of(clf, model_split(model).test, forget)
+        real = RealFeatures.of(clf, test, forget)
         q0 = cached_quality(model, m_key, clf, real, quality, clf_key)
     start = time.perf_counter()
     aux = None if (path / "metrics.json").exists() else cached_attack_data(model, m_key, attack, forget, clf, clf_key)
     metrics = run_attack(path, model, attack, probe, forget, clf, {**key, "role": role}, aux=aux, quality=quality,
-                         quality_at_start=q0, real=real, quiet=quiet)
+                         quality_at_start=q0, real=real, real_forgotten=real_forgotten, quiet=quiet)
     return {"dir": str(path), "metrics": metrics, "seconds": round(time.perf_counter() - start, 2)}
 
 

@@ -1,11 +1,13 @@
-"""metrics.json of the audit: every curve, the quality rule's verdict per budget, the scores and the verdict line."""
+"""metrics.json of the audit: every curve, the scores with the quality rule and without, and the verdicts
+(`verdict.py`) per budget, regime and model in both tables; the headline is the threat model's table."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from privgen.audit.unlearning.regimes import Regime, describe
-from privgen.audit.unlearning.scores import Curve, format_speedup, quality_horizon, recovery, speedup
+from privgen.audit.unlearning.scores import Curve, quality_horizon, recovery, speedup
+from privgen.audit.unlearning.verdict import TABLES, THREATS, WORDS, budget_verdict, combine, rule_text
 
 
 def curve_of(metrics: dict[str, Any]) -> Curve:
@@ -29,12 +31,22 @@ def _speed_key(sp: dict[str, Any] | None) -> float:
     return float("inf") if sp["speedup"] is None else sp["speedup"]
 
 
+def forgotten_quality(metrics: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """What the attacker gets at each probe: confidence in c_f and FD of the c_f samples; None for an attack
+    probed before the audit recorded them."""
+    pts = metrics["relearn_points"]
+    if "confidence" not in pts[0]:
+        return None
+    return [{"step": p["step"], "confidence": p["confidence"], "fd_forgotten": p["fd_forgotten"]} for p in pts]
+
+
 def summarise(s, regimes: tuple[Regime, ...], subjects, results: dict[str, Any], clf_metrics: dict[str, Any]
               ) -> dict[str, Any]:
     from privgen.audit.unlearning.run import MODEL, ORACLE, ORIGINAL, cell_name
     from privgen.serial import to_dict
 
     roles = [MODEL] + ([ORIGINAL] if subjects.original is not None else [])
+    margins = s.margins()
     out_regimes: dict[str, Any] = {}
     for regime in regimes:
         cells = []
@@ -43,25 +55,42 @@ def summarise(s, regimes: tuple[Regime, ...], subjects, results: dict[str, Any],
             oracle = curve_of(o)
             fd = [q["fd_retained"] for q in o["quality"]]
             horizon = quality_horizon(oracle.steps, fd, s.quality_factor)
+            last = oracle.steps[-1]
             cell: dict[str, Any] = {
                 "lr": lr, "horizon": horizon, "steps": list(oracle.steps), "n": oracle.n,
                 "oracle": {"rates": oracle.rates.tolist(), "quality": o["quality"],
+                           "forgotten_quality": forgotten_quality(o),
                            "dir": results[cell_name(ORACLE, regime.name, lr)]["dir"],
                            "attack_seconds": o["attack_seconds"], "aux_description": o["aux_description"]}}
             for role in roles:
                 m = results[cell_name(role, regime.name, lr)]
                 curve = curve_of(m["metrics"])
+                on = score_cell(curve, oracle, horizon, s.rate, s.seed)
+                off = on if horizon == last else score_cell(curve, oracle, last, s.rate, s.seed)
                 cell[role] = {"rates": curve.rates.tolist(), "dir": m["dir"],
                               "attack_seconds": m["metrics"]["attack_seconds"],
-                              **score_cell(curve, oracle, horizon, s.rate, s.seed)}
+                              "forgotten_quality": forgotten_quality(m["metrics"]), **on, "rule_off": off,
+                              "verdict": {
+                                  "rule_on": budget_verdict(on["recovery_by_step"], on["speedup"], oracle.n,
+                                                            horizon, last, margins),
+                                  "rule_off": budget_verdict(off["recovery_by_step"], off["speedup"], oracle.n,
+                                                             last, last, margins)}}
             cells.append(cell)
         out_regimes[regime.name] = {"description": describe(regime), "cells": cells,
-                                    **{role: _regime_summary(cells, role) for role in roles}}
+                                    **{role: {**_regime_summary(cells, role),
+                                              "verdict": {t: combine([c[role]["verdict"][t]["verdict"] for c in cells])
+                                                          for t in TABLES}}
+                                       for role in roles}}
     payload = {"settings": to_dict(s), "forget_class": subjects.forget, "model": subjects.model,
                "oracle": subjects.oracle, "original": subjects.original, "regimes": out_regimes,
                "classifier_test_accuracy": clf_metrics.get("test_accuracy"),
                "sample_counts": {"per_curve_point": s.n_per_class, "quality_per_class": s.quality_n_per_class}}
-    payload["verdict"] = verdict(out_regimes, s)
+    payload["verdicts"] = {role: {t: {"overall": combine([r[role]["verdict"][t] for r in out_regimes.values()]),
+                                      "regimes": {n: r[role]["verdict"][t] for n, r in out_regimes.items()}}
+                                  for t in TABLES} for role in roles}
+    payload["headline"] = {"threat": s.threat, "table": THREATS[s.threat].table}
+    payload["verdict_rule"] = rule_text(margins)
+    payload["verdict"] = verdict(payload, MODEL)
     return payload
 
 
@@ -79,45 +108,11 @@ def _regime_summary(cells: list[dict[str, Any]], role: str) -> dict[str, Any]:
                                 if fastest[role]["speedup"] is not None else None)}
 
 
-INCONCLUSIVE = "INCONCLUSIVE"
-
-
-def _what_to_change(s) -> str:
-    return (f"the oracle's retained FD broke {s.quality_factor:g}x its own by the first probe (step "
-            f"{s.points[0]}); to reach a verdict lower --lrs, probe earlier (a smaller first --probe-steps) or "
-            "raise --quality-factor (an attack that degrades the oracle then counts)")
-
-
-def verdict(regimes: dict[str, Any], s) -> str:
-    """One line: the worst recovery over every regime with a kept budget, and the fastest relearning; a regime
-    whose quality rule kept no attack step is INCONCLUSIVE (its step-0 numbers say nothing about relearning),
-    and when every regime is, so is the whole verdict."""
-    from privgen.audit.unlearning.run import MODEL
-
-    cells = [c for r in regimes.values() for c in r["cells"]]
-    open_ = {n: r for n, r in regimes.items() if not r[MODEL]["inconclusive"]}
-    if not open_:
-        return (f"{INCONCLUSIVE}: the quality rule kept no attack step in any of the {len(cells)} regime × lr "
-                f"budgets, so nothing was measured about relearning: {_what_to_change(s)}")
-    shut = [n for n in regimes if n not in open_]
-    regimes = open_
-    worst_name = max(regimes, key=lambda n: regimes[n][MODEL]["worst_recovery"]["recovery"])
-    w = regimes[worst_name][MODEL]["worst_recovery"]
-    line = (f"no regime recovers more than {100 * w['recovery']:+.0f} points beyond the oracle; worst regime "
-            f"{worst_name} (lr {w['lr']:g}, {w['step']} steps): {100 * w['recovery']:+.0f} points "
-            f"[95% CI {100 * w['ci'][0]:+.0f}, {100 * w['ci'][1]:+.0f}]")
-    speeds = {n: r[MODEL]["fastest_speedup"] for n, r in regimes.items() if r[MODEL]["fastest_speedup"] is not None}
-    fast = [n for n in speeds if speeds[n]["kind"] != "unresolved"]
-    if fast:
-        f = max(fast, key=lambda n: _speed_key(speeds[n]))
-        line += (f"; fastest relearning {f} (lr {speeds[f]['lr']:g}): speedup to {s.rate:.0%} forget rate "
-                 f"{format_speedup(speeds[f])}")
-    else:
-        line += f"; neither the model nor the oracle reaches a {s.rate:.0%} forget rate in any regime"
-    dropped = sum(c["horizon"] == 0 for c in cells)
-    if dropped:  # a verdict on step 0 alone says nothing about relearning: say so in the line itself
-        line += (f" (the quality rule kept no attack step in {dropped} of {len(cells)} regime × lr budgets: "
-                 "there the oracle's retained FD broke the bound at the first probe)")
-    if shut:
-        line += f"; {INCONCLUSIVE} for {', '.join(shut)}: {_what_to_change(s)}"
-    return line
+def verdict(payload: dict[str, Any], role: str) -> str:
+    """The headline: the word of the threat model's table, and each regime's word in it (the reasons per
+    regime × lr are in the report's table)."""
+    table = payload["headline"]["table"]
+    v = payload["verdicts"][role][table]
+    by_word = {w: [n for n, x in v["regimes"].items() if x == w] for w in WORDS}
+    parts = "; ".join(f"{w} in {', '.join(names)}" for w, names in by_word.items() if names)
+    return (f"{v['overall'].upper()} under the {payload['headline']['threat']} threat ({TABLES[table]}): {parts}")
