@@ -115,4 +115,4 @@ def verdict(payload: dict[str, Any], role: str) -> str:
     v = payload["verdicts"][role][table]
     by_word = {w: [n for n, x in v["regimes"].items() if x == w] for w in WORDS}
     parts = "; ".join(f"{w} in {', '.join(names)}" for w, names in by_word.items() if names)
-    return (f"{v['overall'].upper()} under the {payload['headline']['threat']} threat ({TABLES[table]}): {parts}")
+    return f"{v['overall'].upper()} under the {payload['headline']['threat']} threat, {TABLES[table]}: {parts}"
