@@ -327,3 +327,28 @@ def _unlearning_audit(payloads: Payloads, args: Args) -> str:
     return markdown_table(["model", "regime", "lr", f"steps kept (rule {factor:g}x)", "recovery, rule on",
                            "speedup, rule on", f"forget rate at {last}: model / oracle", "recovery, rule off",
                            "speedup to 50%, rule off"], rows)
+
+
+@renderer("unlearning-verdicts")
+def _unlearning_verdicts(payloads: Payloads, args: Args) -> str:
+    """Audits with verdict words (one metrics.json each, both tables inside): one row per model, regime and
+    learning rate; the recovery and speedup of the table without the rule, both verdicts, and what the
+    attacker gets at the last step (forgotten-class confidence and FD, model / oracle)."""
+    from privgen.audit.unlearning.report import recovery_cell, speedup_cell
+
+    rows = []
+    for p in payloads:
+        for regime, r in p["regimes"].items():
+            for c in r["cells"]:
+                m, o = c["model"], c["oracle"]
+                qm, qo = m["forgotten_quality"][-1], o["forgotten_quality"][-1]
+                rows.append([_audit_model(p), regime, f"{c['lr']:g}",
+                             f"{m['rates'][0]:.0%} → {m['rates'][-1]:.0%} / {o['rates'][0]:.0%} → {o['rates'][-1]:.0%}",
+                             recovery_cell(m["rule_off"]["worst_recovery"]), speedup_cell(m["rule_off"]["speedup"]),
+                             m["verdict"]["rule_off"]["verdict"], m["verdict"]["rule_on"]["verdict"],
+                             f"{qm['confidence']:.2f} / {qo['confidence']:.2f}",
+                             f"{qm['fd_forgotten']:.0f} / {qo['fd_forgotten']:.0f}"])
+    return markdown_table(["model", "regime", "lr", "forget rate, start → end: model / oracle",
+                           "recovery (rule off)", "speedup to 50% (rule off)", "verdict, rule off",
+                           "verdict, rule on", "confidence in c_f at the end: model / oracle",
+                           "FD of c_f samples at the end: model / oracle"], rows)
