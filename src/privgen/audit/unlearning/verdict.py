@@ -136,8 +136,10 @@ def budget_verdict(recs: Sequence[dict[str, Any]], sp: dict[str, Any] | None, n:
         r = max(open_recs, key=lambda x: x["recovery"])
         why.append(f"recovery {_pts(r)} at step {r['step']} straddles +{m.points:g} points")
         need = [samples_to_decide(x["model_rate"], x["oracle_rate"], n, points) for x in open_recs]
-        if any(k is None for k in need):
-            decide.append("recovery: the estimate sits at the margin; more samples do not settle it")
+        stuck = [x for x, k in zip(open_recs, need) if k is None]
+        if stuck:
+            at = ", ".join(f"{_pts(x)} at step {x['step']}" for x in stuck)
+            decide.append(f"recovery: the estimate sits at the margin ({at}); more samples do not settle it")
         else:
             decide.append(f"recovery: about {max(need)} samples per probe (--n-per-class; now {n})")
     if speed == "open":
