@@ -69,12 +69,23 @@ def _read(f: Path) -> bool:
     return f.suffix.lower() in _READ_SUFFIXES or "idx" in f.name
 
 
+_MEMO: dict[tuple, str] = {}  # one process re-reads the same data (split, classifier, attack): hash its bytes once
+
+
 def content_hash(path: Path) -> str:
     """sha256 over the relative path and bytes of every file the loaders read: a renamed, edited, added or
-    removed file changes it."""
+    removed file changes it. Within a process the bytes are hashed once per file listing, size and mtime."""
+    files = _files(path)
+    signature = (str(path.resolve()), *((str(f), st.st_size, st.st_mtime_ns) for f in files for st in [f.stat()]))
+    if signature not in _MEMO:
+        _MEMO[signature] = _hash_files(path, files)
+    return _MEMO[signature]
+
+
+def _hash_files(path: Path, files: list[Path]) -> str:
     h = hashlib.sha256()
     root = path if path.is_dir() else path.parent
-    for f in _files(path):
+    for f in files:
         rel = f.relative_to(root).as_posix().encode()
         h.update(len(rel).to_bytes(8, "big") + rel)
         data = f.read_bytes()
