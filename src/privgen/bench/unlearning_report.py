@@ -54,7 +54,7 @@ def build_results(s: BenchSettings, specs: list[MethodSpec], results: dict[str, 
             m["by_guidance"][key]["recovery_vs_oracle"] = m["by_guidance"][key]["after"]["forget_acc"] - ref
         m["recovery_vs_oracle"] = m["by_guidance"][f"g{s.guidance:g}"]["recovery_vs_oracle"]
     clf_metrics = read_json(Path(classifier_dir) / "metrics.json")
-    first = models[ORIGINAL]["by_guidance"]["g1"]["before"]
+    first = models[ORIGINAL]["by_guidance"][guidance_key(guidance_scales(s)[0])]["before"]
     return {
         "config": to_dict(s), "num_classes": results[f"attack {ORIGINAL}"]["num_classes"],
         "class_names": results[f"attack {ORIGINAL}"].get("class_names"), "methods": models,

@@ -58,6 +58,7 @@ class BenchSettings:
     sampler: str = "dpmpp"  # every evaluation's solver (privgen.diffusion.solvers); eval_steps are its steps
     forget_attribute: str | None = None   # feature unlearning (NAME=VALUE); `forget` is then unused
     data_hash: str | None = None          # user data: the content hash of `data` (an absolute path)
+    headline_only: bool = False           # evaluate at the headline guidance only, not also at 1 and 3
 
 
 DEFAULT_SCALES = (1.0, 3.0)
@@ -80,7 +81,10 @@ def sampler_key(s: "BenchSettings") -> dict[str, str]:
 
 
 def guidance_scales(s: BenchSettings) -> tuple[float, ...]:
-    """Every model is evaluated at guidance 1 and 3, and at the headline scale when it is another one."""
+    """Every model is evaluated at guidance 1 and 3, and at the headline scale when it is another one; with
+    `headline_only` at the headline scale alone (half the sampling, e.g. for the demo)."""
+    if s.headline_only:
+        return (float(s.guidance),)
     return tuple(sorted({*DEFAULT_SCALES, float(s.guidance)}))
 
 

@@ -11,6 +11,7 @@ from privgen.commands.audit import app as audit_app
 from privgen.commands.bench import app as bench_app
 from privgen.commands.bench_audit import audit as bench_audit
 from privgen.commands.bench_vfl import vfl as bench_vfl
+from privgen.commands.checkpoints import app as checkpoints_app
 from privgen.commands.classifier import app as classifier_app
 from privgen.commands.data import app as data_app
 from privgen.commands.demo import demo
@@ -32,6 +33,7 @@ COMMAND_GROUPS: dict[str, typer.Typer] = {
     "bench": bench_app,
     "audit": audit_app,
     "dp": dp_app,
+    "checkpoints": checkpoints_app,
 }
 TOP_LEVEL: list[Callable] = [demo]
 # Single commands that join a group owned by another area ("eval", "bench"): the CLI attaches each

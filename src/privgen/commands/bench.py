@@ -84,7 +84,9 @@ def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (re
                sampler: str = Sampler,
                guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale",
                                                               help="Guidance of the headline numbers and curves, any "
-                                                                   "positive scale (default 3); 1 and 3 are always evaluated too."),
+                                                                   "positive scale (default 3); 1 and 3 are evaluated too."),
+               headline_only: bool = typer.Option(False, "--headline-only", help="Evaluate at --guidance-scale only, "
+                                                  "not also at 1 and 3 (half the sampling)."),
                workers: int = typer.Option(2, "--workers", help="Worker processes (1 torch thread each); with "
                                                                 "--executor ray and no --address, the local Ray "
                                                                 "instance's CPUs."),
@@ -120,7 +122,7 @@ def unlearning(out: Path = typer.Option(..., "--out", help="Output directory (re
                       sampler=sampler,
                       guidance=renamed("--guidance-scale", guidance_scale, "--guidance", guidance_old, 3.0),
                       device=str(resolve_device(device)),  # "auto" resolved: the settings record the real device
-                      forget_attribute=forget_attribute)
+                      forget_attribute=forget_attribute, headline_only=headline_only)
     run = run_benchmark(s, methods, out, workers, overwrite, quiet, executor, address)
     print((run.path / "report.md").read_text().split("\n## ")[0])
     print(f"wrote {run.path / 'results.json'}, {run.path / 'results.csv'} and {run.path / 'report.md'}")

@@ -1,0 +1,17 @@
+"""What every demo stage is given: where to write, how loud to be, and whether to use shipped models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class DemoContext:
+    out: Path
+    quiet: bool = False
+    from_scratch: bool = False  # train every model here instead of installing the shipped checkpoints
+
+
+Stage = Callable[[DemoContext], tuple[str, dict[str, Any]]]
