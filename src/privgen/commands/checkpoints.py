@@ -37,7 +37,7 @@ def verify_all() -> None:
 def make(out: Path = typer.Option(..., "--out", help="Folder to train every shipped checkpoint in (one sub-folder "
                                   "each, named after it); finished ones there are kept."),
          quiet: bool = Quiet) -> None:
-    """Train every shipped checkpoint from scratch with the command the manifest lists (about 45 min on 2 cores)."""
+    """Train every shipped checkpoint from scratch with the command the manifest lists, one after another (2,800 s of one-thread training when the shipped ones were made)."""
     from privgen.checkpoints.build import make_all
 
     for path in make_all(out, quiet):

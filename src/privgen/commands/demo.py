@@ -11,8 +11,8 @@ from privgen.commands.options import Quiet
 
 def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Where the demo writes report.md, results.json (every number the report shows) and images."),
          from_scratch: bool = typer.Option(False, "--from-scratch", help="Use no shipped checkpoint: train the "
-                                           "diffusion model, its oracle and both GANs here (about an hour on 2 "
-                                           "cores), with the cache in OUT/cache."),
+                                           "diffusion model, its oracle and both GANs here (2,800 s of one-thread training "
+                                           "when the shipped ones were made), with the cache in OUT/cache."),
          quiet: bool = Quiet) -> None:
     """Unlearning and its reversal, VFL synthetic data, DP and its audit, from shipped models; writes report.md."""
     from privgen.demo import run_demo
