@@ -96,6 +96,21 @@ def test_plan_evaluates_every_model_in_its_own_task_before_any_attack():
     assert deps["attack dimum"] == ("unlearn dimum", "evaluate dimum") and deps["unlearn retrain"] == ()
 
 
+def test_headline_only_evaluates_at_the_headline_guidance_alone(bench, tmp_path):
+    """The demo's setting: half the sampling, and every table still renders from the one scale."""
+    from privgen.bench.unlearning_report import results_table
+    from privgen.bench.unlearning_tasks import guidance_scales
+
+    s = BenchSettings(**{**TINY, "headline_only": True})
+    assert guidance_scales(s) == (3.0,) and guidance_scales(BenchSettings(**TINY)) == (1.0, 3.0)
+    run_benchmark(s, "dimum,ga", tmp_path / "h", workers=1, quiet=True)
+    payload = json.loads((tmp_path / "h" / "results.json").read_text())
+    assert all(list(m["by_guidance"]) == ["g3"] for m in payload["methods"].values())
+    assert payload["sample_counts"]["n_forget"] == TINY["n_per_class"]
+    table = results_table(payload)
+    assert "forget acc g3" in table and "g1" not in table
+
+
 def test_second_run_reuses_every_cached_model(bench, monkeypatch):
     """Same options: nothing is trained, unlearned or attacked again, and the numbers are identical."""
     import privgen.attacks

@@ -24,15 +24,21 @@ def test_every_generated_table_matches_its_results_file():
 
 def test_readme_demo_section_is_generated_from_the_committed_demo_results():
     blocks = [m for m in MARKER.finditer((ROOT / "README.md").read_text()) if m["files"] == "docs/demo/results.json"]
-    assert {m["kind"] for m in blocks} == {"demo", "demo-times"}
+    assert {m["kind"] for m in blocks} == {"demo", "demo-times", "demo-story"}
     results = json.loads((ROOT / "docs/demo/results.json").read_text())
     times = next(m["body"] for m in blocks if m["kind"] == "demo-times")
-    g3 = results["unlearning"]["recognition"]["g3"]
-    assert f"{100 * g3['wilson95'][0]:.1f}%" in times and f"of {g3['n']} samples" in times
+    total = results["total_seconds"]
+    assert f"{int(total // 60)} min {round(total % 60):02d} s" in times
+    story = next(m["body"] for m in blocks if m["kind"] == "demo-story")
+    check = results["unlearning"]["story"]
+    assert ("The reversal is shown" in story) == check["shown"]
+    ga = check["baselines"]["ga"]
+    assert f"ga {100 * ga['after']:.0f}% [{100 * ga['ci95'][0]:.0f}%, {100 * ga['ci95'][1]:.0f}%]" in story
+    assert f"{results['vfl']['models']['vflgan']['fd']:.1f}" in story
 
 
 def _copy_tree(tmp: Path) -> Path:
-    for rel in ["README.md", "docs/demo/results.json", "docs/cli.md"]:
+    for rel in ["README.md", "docs/demo/results.json", "docs/cli.md", "src/privgen/checkpoints/manifest.json"]:
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, tmp / rel)
     return tmp
