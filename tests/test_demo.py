@@ -1,4 +1,4 @@
-"""The demo says the reversal is shown only when its numbers show it."""
+"""The demo: it says the reversal is shown only when its numbers show it; --from-scratch installs nothing."""
 
 from __future__ import annotations
 
@@ -43,3 +43,43 @@ def test_vfl_quality_against_the_reference_targets() -> None:
     assert vfl_quality({"fd": 44.9, "utility": 0.5})["met"]
     assert not vfl_quality({"fd": 45.1, "utility": 0.9})["met"]
     assert not vfl_quality({"fd": 30.0, "utility": 0.49})["utility_met"]
+
+
+def test_from_scratch_uses_its_own_cache_and_installs_nothing(tmp_path, monkeypatch) -> None:
+    """--from-scratch: every stage sees PRIVGEN_CACHE=OUT/cache (restored afterwards), the diffusion models are
+    left to the benchmark to train, and the GANs are made by their manifest commands, not installed."""
+    import os
+
+    import privgen.demo as demo
+    from privgen.bench.unlearning_tasks import BenchSettings
+    from privgen.demo import vfl as demo_vfl
+    from privgen.demo.context import DemoContext
+    from privgen.demo.unlearning import DEMO_BENCH, provide_models
+
+    seen = {}
+
+    def stage(ctx: DemoContext):
+        seen["cache"], seen["from_scratch"] = os.environ.get("PRIVGEN_CACHE"), ctx.from_scratch
+        return "## stage\n", {}
+
+    monkeypatch.setattr(demo, "STAGES", [stage])
+    monkeypatch.setenv("PRIVGEN_CACHE", str(tmp_path / "user-cache"))
+    demo.run_demo(tmp_path / "out", quiet=True, from_scratch=True)
+    assert seen == {"cache": str((tmp_path / "out" / "cache").resolve()), "from_scratch": True}
+    assert os.environ["PRIVGEN_CACHE"] == str(tmp_path / "user-cache")
+
+    ctx = DemoContext(tmp_path / "out", True, True)
+    sources = provide_models(BenchSettings(**DEMO_BENCH), ctx)
+    assert all(v["source"].startswith("trained by this demo") for v in sources.values())
+    assert not (tmp_path / "user-cache").exists()  # nothing installed
+
+    made = []
+
+    def fake_run_command(s, folder, extra=None, quiet=False):
+        made.append((s.name, folder))
+        return folder / s.name
+
+    monkeypatch.setattr("privgen.checkpoints.build.run_command", fake_run_command)
+    path, source = demo_vfl.provide_vfl("vflgan-mnist5k-halves-reference", ctx)
+    assert made == [("vflgan-mnist5k-halves-reference", tmp_path / "out" / "models")]
+    assert source["source"].startswith("trained by this demo") and path == tmp_path / "out" / "models" / "vflgan-mnist5k-halves-reference"
