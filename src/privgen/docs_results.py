@@ -329,6 +329,19 @@ def _unlearning_audit(payloads: Payloads, args: Args) -> str:
                            "speedup to 50%, rule off"], rows)
 
 
+@renderer("colour-forgetting")
+def _colour_forgetting(payloads: Payloads, args: Args) -> str:
+    """Samples asked for the forgotten colour, per unlearned model (records of the measuring script): the share
+    whose stroke hue reads as that colour, the share read as the digit asked for, and both, at guidance 1 / 3."""
+    def cell(r: dict, what: str) -> str:
+        return " / ".join(f"{100 * r[g][what]['rate']:.0f}%" for g in ("g1", "g3"))
+
+    rows = [[r["model"], r["method"], r["value"], cell(r, "hue"), cell(r, "digit"), cell(r, "both")]
+            for p in payloads for r in sorted(p, key=lambda r: (r["method"] != "dimum", r["model"]))]
+    return markdown_table(["model", "method", "forgotten", "hue reads as it (g1 / g3)", "a recognisable digit (g1 / g3)",
+                           "both: a digit in that colour (g1 / g3)"], rows)
+
+
 @renderer("unlearning-verdicts")
 def _unlearning_verdicts(payloads: Payloads, args: Args) -> str:
     """Audits with verdict words (one metrics.json each, both tables inside): one row per model, regime and
