@@ -175,11 +175,11 @@ def _load_average(mach: dict[str, Any]) -> str:
 @renderer("demo-story")
 def _demo_story(payloads: list[dict[str, Any]], args: dict[str, str]) -> str:
     """What the demo run showed: the reversal sentence, the two GANs side by side, the DP audit's verdict."""
-    from privgen.demo.story import reversal_sentence
+    from privgen.demo.story import fd_cell, reversal_sentence
 
     p = payloads[0]
     vfl, dp = p["vfl"], p["dp"]
-    rows = [[label, f"{m['fd']:.1f} [{m['fd_ci95'][0]:.1f}, {m['fd_ci95'][1]:.1f}]", f"{m['association_error']:.3f}",
+    rows = [[label, fd_cell(m), f"{m['association_error']:.3f}",
              f"{m['utility']:.3f} ({m['utility_real']:.3f})"]
             for label, m in sorted(vfl["models"].items(), key=lambda kv: kv[0] != "vflgan")]  # ours first
     q = vfl["quality"]

@@ -111,12 +111,20 @@ def shipped_files(run_dir: Path) -> list[Path]:
     return sorted(p.relative_to(run_dir) for p in run_dir.rglob("*") if p.is_file() and _included(p.relative_to(run_dir)))
 
 
-def verify(name: str, root: Path = HERE) -> Path:
-    """The shipped folder of `name` after every listed file's SHA-256 matched the manifest; one UserError
-    naming the first file that does not (or is missing), and no file is copied anywhere."""
+def _entry(name: str, root: Path) -> dict[str, Any]:
     entry = manifest(root).get(name)
     if entry is None:
         raise UserError(f"no shipped checkpoint named {name!r} in {root / MANIFEST}")
+    return entry
+
+
+def verify(name: str, root: Path = HERE) -> Path:
+    """The shipped folder of `name` after every listed file's SHA-256 matched the manifest; one UserError
+    naming the first file that does not (or is missing), and no file is copied anywhere."""
+    return _verified(name, _entry(name, root), root)
+
+
+def _verified(name: str, entry: dict[str, Any], root: Path) -> Path:
     folder = root / FILES / name
     for rel, expected in sorted(entry["files"].items()):
         path = folder / rel
@@ -136,13 +144,14 @@ def install(name: str, dest: Path, root: Path = HERE) -> Path:
     dest = Path(dest)
     if (dest / "metrics.json").is_file():
         return dest
-    folder = verify(name, root)
+    entry = _entry(name, root)
+    folder = _verified(name, entry, root)
     if dest.exists():
         shutil.rmtree(dest)  # an unfinished run (no metrics.json) in a cache entry: nothing to keep
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.") as tmp:
         staged = Path(tmp) / "run"
-        for rel in manifest(root)[name]["files"]:
+        for rel in entry["files"]:
             target = staged / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / rel, target)
@@ -153,16 +162,12 @@ def install(name: str, dest: Path, root: Path = HERE) -> Path:
 def provenance(name: str, dest: Path, root: Path = HERE) -> dict[str, Any]:
     """What a report says about where a model came from: the shipped checkpoint (command, seed, hashes) when
     `dest` holds its exact bytes, else "trained on this machine" (a cache entry made earlier)."""
-    entry = manifest(root)[name]
+    entry = _entry(name, root)
     same = all((Path(dest) / rel).is_file() and file_sha256(Path(dest) / rel) == sha
                for rel, sha in entry["files"].items())
-    return {"name": name, "source": "shipped" if same else "trained on this machine", "dir": str(dest),
+    return {"name": name, "source": "shipped" if same else "trained on this machine",
             "command": entry["command"], "seed": entry["seed"], "privgen_version": entry["privgen_version"]}
 
 
-def total_bytes(root: Path = HERE) -> int:
-    return sum(int(e["bytes"]) for e in manifest(root).values())
-
-
 __all__ = ["SHIPPED", "ShippedSpec", "command_argv", "install", "manifest", "provenance", "shipped_files", "spec",
-           "total_bytes", "verify"]
+           "verify"]

@@ -20,17 +20,19 @@ from privgen.errors import UserError
 from privgen.runs import atomic_write_json, file_sha256, read_json
 
 
-def command_text(s: ShippedSpec) -> str:
+def _build_argv(s: ShippedSpec) -> list[str]:
     """The command as run in the build folder: outputs and inputs are folders named after the checkpoints."""
-    dirs = {o.name: Path(o.name) for o in SHIPPED}
-    return "privgen " + shlex.join(command_argv(s, s.name, dirs))
+    return command_argv(s, s.name, {o.name: Path(o.name) for o in SHIPPED})
+
+
+def command_text(s: ShippedSpec) -> str:
+    return "privgen " + shlex.join(_build_argv(s))
 
 
 def run_command(s: ShippedSpec, folder: Path, extra: list[str] | None = None, quiet: bool = False) -> Path:
     """Run one checkpoint's command in `folder` (as a separate process, like a user would), with `extra`
     options appended (a test's tiny budget); the run directory it made."""
-    dirs = {o.name: Path(o.name) for o in SHIPPED}
-    argv = [sys.executable, "-m", "privgen", *command_argv(s, s.name, dirs), *(extra or []),
+    argv = [sys.executable, "-m", "privgen", *_build_argv(s), *(extra or []),
             *(["--quiet"] if quiet else [])]
     done = subprocess.run(argv, cwd=folder, capture_output=quiet, text=True)
     if done.returncode != 0:

@@ -14,4 +14,9 @@ class DemoContext:
     from_scratch: bool = False  # train every model here instead of installing the shipped checkpoints
 
 
+def scratch_source(name: str) -> dict[str, Any]:
+    """Where a --from-scratch model came from (the shipped ones carry `privgen.checkpoints.provenance`)."""
+    return {"name": name, "source": "trained by this demo (--from-scratch)"}
+
+
 Stage = Callable[[DemoContext], tuple[str, dict[str, Any]]]

@@ -58,6 +58,12 @@ def reversal_sentence(check: dict[str, Any]) -> str:
             + f"; {name} {pct(mine['after'])} {band(mine['ci95'])} ({100 * mine['recovery_vs_oracle']:+.0f} points).")
 
 
+def fd_cell(m: dict[str, Any]) -> str:
+    """FD with its 95% bootstrap interval, as the demo's report and the README print it."""
+    lo, hi = m["fd_ci95"]
+    return f"{m['fd']:.1f} [{lo:.1f}, {hi:.1f}]"
+
+
 def vfl_quality(metrics: dict[str, Any]) -> dict[str, Any]:
     """VFLGAN against the reference run's targets (FD ≤ 45, TSTR ≥ 0.5)."""
     fd_ok, util_ok = metrics["fd"] <= VFL_FD_TARGET, metrics["utility"] >= VFL_UTILITY_TARGET
@@ -65,4 +71,4 @@ def vfl_quality(metrics: dict[str, Any]) -> dict[str, Any]:
             "utility_met": util_ok, "met": fd_ok and util_ok}
 
 
-__all__ = ["reversal", "reversal_sentence", "vfl_quality", "RECOVERY_MARGIN", "OURS_TOLERANCE"]
+__all__ = ["fd_cell", "reversal", "reversal_sentence", "vfl_quality", "RECOVERY_MARGIN", "OURS_TOLERANCE"]

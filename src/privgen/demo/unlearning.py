@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from privgen.demo.context import DemoContext
+from privgen.demo.context import DemoContext, scratch_source
 from privgen.demo.story import reversal, reversal_sentence
 from privgen.diffusion.solvers import DPMPP_STEPS
 from privgen.eval.intervals import wilson
@@ -57,12 +57,8 @@ def provide_models(settings, ctx: DemoContext) -> dict[str, Any]:
 
     places = {BASE: pretrained_dir(settings), ORACLE_CHECKPOINT: unlearned_dir(settings, MethodSpec("retrain", "retrain"))}
     if ctx.from_scratch:
-        return {name: {"name": name, "source": "trained by this demo (--from-scratch)"} for name in places}
-    result = {}
-    for name, place in places.items():
-        install(name, place)
-        result[name] = {k: v for k, v in provenance(name, place).items() if k != "dir"}
-    return result
+        return {name: scratch_source(name) for name in places}
+    return {name: provenance(name, install(name, place)) for name, place in places.items()}
 
 
 def unlearning_stage(ctx: DemoContext) -> tuple[str, dict[str, Any]]:

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from privgen.demo.context import DemoContext
-from privgen.demo.story import vfl_quality
+from privgen.demo.context import DemoContext, scratch_source
+from privgen.demo.story import fd_cell, vfl_quality
 from privgen.report import markdown_table, save_image_grid
 
 VFL_MODELS = {"vflgan": "vflgan-mnist5k-halves-reference", "vertigan": "vertigan-mnist5k-halves-reference"}
@@ -34,14 +34,9 @@ def provide_vfl(name: str, ctx: DemoContext) -> tuple[Path, dict[str, Any]]:
         path = folder / name
         if not (path / "metrics.json").is_file():
             run_command(spec(name), folder, quiet=ctx.quiet)
-        return path, {"name": name, "source": "trained by this demo (--from-scratch)"}
+        return path, scratch_source(name)
     path = install(name, cache_path("shipped", name))
-    return path, {k: v for k, v in provenance(name, path).items() if k != "dir"}
-
-
-def _fd(m: dict[str, Any]) -> str:
-    lo, hi = m["fd_ci95"]
-    return f"{m['fd']:.1f} [{lo:.1f}, {hi:.1f}]"
+    return path, provenance(name, path)
 
 
 def vfl_stage(ctx: DemoContext) -> tuple[str, dict[str, Any]]:
@@ -62,7 +57,7 @@ def vfl_stage(ctx: DemoContext) -> tuple[str, dict[str, Any]]:
         assert x is not None
         rows += [np.asarray(x[i:i + 12]) for i in range(0, 36, 12)]
         labels += [label] * 3
-        table.append([label, _fd(metrics), f"{metrics['association_error']:.3f}",
+        table.append([label, fd_cell(metrics), f"{metrics['association_error']:.3f}",
                       f"{metrics['utility']:.3f} ({metrics['utility_real']:.3f})", iterations, source["source"]])
     save_image_grid(rows, out / "vfl_samples.png", labels, title="MNIST halves: party 1 draws the top, party 2 the bottom")
     quality = vfl_quality(models["vflgan"])
