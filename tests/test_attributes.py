@@ -51,6 +51,51 @@ def test_stroke_width_grows_with_thickness_and_the_skeleton_is_thin():
     assert sk[1].sum() <= 14 and (sk[1].sum(1) <= 1).all()  # one pixel per row
 
 
+class _ReadsStrokes(torch.nn.Module):
+    """A stand-in evaluation classifier: reads digit 3 in any image with strokes on a background, and
+    digit 9 in a flat field (no digit at all)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([x.mean((1, 2, 3)), x.std((1, 2, 3))], 1) + self.dummy
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(2).std(2).amax(1) < 0.1  # no channel varies across the image
+        return torch.nn.functional.one_hot(torch.where(flat, 9, 3), 10).float()
+
+
+def test_forget_rate_counts_only_a_recognisable_digit_in_the_forgotten_value():
+    """The hue measure has no 'no digit' answer (a flat green field reads green): the forget rate counts a
+    sample only when the classifier also reads the class asked; the measurement alone is reported beside."""
+    from privgen.unlearn.evaluate_attribute import AttributeReal, score_attribute, shows_forgotten
+    from privgen.unlearn.target import ForgetTarget
+
+    space = ConditionSpace(10, COLOUR)
+    target = ForgetTarget.of_attribute(space, "colour=green")
+    bar = np.full((1, 1, 8, 8), -1.0, dtype=np.float32)
+    bar[:, :, 1:7, 3:5] = 1.0
+    green_digit, red_digit = paint(bar, np.array([1])), paint(bar, np.array([0]))
+    green_field = paint(np.full((1, 1, 8, 8), 0.5, dtype=np.float32), np.array([1]))
+    kept = np.repeat(red_digit, 12, 0) * np.linspace(0.8, 1.0, 12, dtype=np.float32)[:, None, None, None]
+    images = np.concatenate([green_digit, green_field, green_field, kept])  # FD needs ≥ 10 kept samples
+    classes, asked = np.full(15, 3), np.array([1, 1, 1] + [0] * 12)
+    clf = _ReadsStrokes()
+    assert measure_hue(images).tolist() == [1, 1, 1] + [0] * 12
+    both, alone = shows_forgotten(images[:3], classes[:3], target, _hue_only, clf)
+    assert both.tolist() == [True, False, False] and alone.tolist() == [True, True, True]
+    real = AttributeReal(np.random.default_rng(0).normal(size=(20, 2)))
+    m = score_attribute(images, classes, asked, target, _hue_only, clf, real)
+    assert m["n_forget"] == 3 and m["forget_rate"] == pytest.approx(1 / 3) and m["measure_rate"] == 1.0
+    assert m["forget_class_acc"] == pytest.approx(1 / 3) and m["kept_attr_acc"] == 1.0
+
+
+def _hue_only(images: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    return measure_hue(images)
+
+
 # --- the condition table ---------------------------------------------------------------------------------
 
 def test_class_only_space_is_the_class_model():
