@@ -351,11 +351,12 @@ def test_a_quality_rule_that_keeps_no_step_is_inconclusive_only_under_the_usable
     (inconclusive, and it says what to change); without it, the same attacks decide."""
     from types import SimpleNamespace
 
+    from privgen.audit.unlearning.forgotten import Forgotten
     from privgen.audit.unlearning.regimes import parse_regimes
     from privgen.audit.unlearning.summary import summarise
 
     s = tiny_settings(regimes=("retain",), lrs=(1e-3,), steps=10, probe_steps=(5,), n_per_class=20, margin=25)
-    subjects = SimpleNamespace(forget=3, model="m", oracle="o", original=None)
+    subjects = SimpleNamespace(forgotten=Forgotten(forget_class=3), model="m", oracle="o", original=None)
     payload = summarise(s, parse_regimes("retain"), subjects, _results(fd_after=9.0), {"test_accuracy": 0.9})
     assert payload["verdicts"]["model"]["rule_on"]["overall"] == "inconclusive"
     assert payload["verdicts"]["model"]["rule_off"]["overall"] == "resists"  # 0/20 vs 0/20 is within +16 points

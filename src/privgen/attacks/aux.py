@@ -103,8 +103,13 @@ def frame_like_mnist(x: np.ndarray, size: int) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (before, after), (before, after)), constant_values=-1.0)
 
 
-def _public(req: AuxRequest) -> AuxData:
+def _public_images(req: AuxRequest):
+    """Public digits framed like the model's data, as an ImageDataset; for a model with attributes, given
+    them by the generator of the model's embedded data (e.g. painted red, green or blue, balanced within
+    every class), since an attacker can paint public digits as easily as the owner painted theirs."""
     from privgen.data import load_images
+    from privgen.data.attributes import GENERATORS
+    from privgen.data.images import ImageDataset
 
     model = req.model
     if model.config.get("data") == PUBLIC:
@@ -112,22 +117,43 @@ def _public(req: AuxRequest) -> AuxData:
                         "the owner never used; use --aux retain, generated or kshot")
     box = max(1, round(model.image_size * MNIST_BOX))
     ds = load_images(PUBLIC, box)
-    if list(ds.class_names) != list(model.class_names) or ds.shape[0] != model.in_channels:
+    framed = ImageDataset(ds.name, frame_like_mnist(ds.x, model.image_size), ds.y, ds.class_names, ds.meta)
+    description = (f"scikit-learn digits, {box}x{box} centred in a {model.image_size}x{model.image_size} frame "
+                   f"as MNIST's")
+    names = tuple(a.name for a in model.attributes)
+    if names:
+        generator = GENERATORS.get(names)
+        if generator is None:
+            raise UserError(f"--aux public: privgen cannot give public digits the model's attributes "
+                            f"({', '.join(names)}); use --aux retain, generated or kshot")
+        framed = generator(framed)
+        description += ", " + " and ".join(f"{a.name} given as in the model's data" for a in framed.attributes)
+    if list(framed.class_names) != list(model.class_names) or framed.shape[0] != model.in_channels \
+            or framed.attributes != tuple(model.attributes):
         raise UserError(f"--aux public uses scikit-learn's digits (classes 0-9, 1 channel), which do not match the "
                         f"model's classes {', '.join(model.class_names)}; use --aux retain, generated or kshot")
-    return AuxData(torch.from_numpy(frame_like_mnist(ds.x, model.image_size)), torch.from_numpy(ds.y).long(),
-                   f"scikit-learn digits, {box}x{box} centred in a {model.image_size}x{model.image_size} frame "
-                   f"as MNIST's ({len(ds.y)})")
+    return framed, description
+
+
+def _public(req: AuxRequest) -> AuxData:
+    ds, description = _public_images(req)
+    return AuxData(torch.from_numpy(ds.x), torch.from_numpy(req.model.conditions.labels_of(ds)).long(),
+                   f"{description} ({len(ds.y)})")
 
 
 def _public_without(req: AuxRequest) -> AuxData:
-    """Public digits minus the deleted class: an auditor's control for what the public data teaches besides
-    the class itself (it needs the deletion record, as `retain` does)."""
-    deleted = _deleted(req, "public-without")
-    pub = _public(req)
-    keep = pub.y != deleted
-    return AuxData(pub.x[keep], pub.y[keep], pub.description.replace(f"({len(pub)})", f"without class {deleted} "
-                                                                     f"({int(keep.sum())})"))
+    """Public digits minus what was deleted (the class, or the images with the attribute value): an auditor's
+    control for what the public data teach besides it (it needs the deletion record, as `retain` does)."""
+    attribute = req.deleted_attribute or (None if req.deleted_class is not None else deleted_attribute(req.model.config))
+    ds, description = _public_images(req)
+    if attribute:
+        keep, what = ~_attribute_mask(req.model, ds, attribute), f"without {attribute}"
+    else:
+        deleted = _deleted(req, "public-without")
+        keep, what = ds.y != deleted, f"without class {deleted}"
+    labels = req.model.conditions.labels_of(ds)
+    return AuxData(torch.from_numpy(ds.x[keep]), torch.from_numpy(labels[keep]).long(),
+                   f"{description}, {what} ({int(keep.sum())})")
 
 
 def _generated(req: AuxRequest) -> AuxData:

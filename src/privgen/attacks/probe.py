@@ -35,6 +35,7 @@ class ForgetProbe:
     seed: int = 0
     sampler: str = DEFAULT_SAMPLER
     real_forgotten: Any = None  # features of the real c_f test images: also record confidence and FD (the audit)
+    attribute: Any = None  # (ForgetTarget, Measure) when an attribute value was forgotten: probe its samples instead
     points: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0  # time spent probing, kept apart from the attack's own time
 
@@ -42,7 +43,16 @@ class ForgetProbe:
         t0 = time.perf_counter()
         was_training = unet.training
         extra: dict[str, Any] = {}
-        if self.real_forgotten is None:
+        if self.attribute is not None:
+            from privgen.unlearn.evaluate_attribute import forgotten_attribute_samples
+
+            target, measure = self.attribute
+            extra = forgotten_attribute_samples(unet, self.model, self.classifier, target, measure, n=self.n,
+                                                guidance_scale=self.guidance_scale, real_forgotten=self.real_forgotten,
+                                                sampler=self.sampler, num_inference_steps=self.num_inference_steps,
+                                                seed=self.seed)
+            acc = extra.pop("forget_acc")
+        elif self.real_forgotten is None:
             acc = forget_accuracy(unet, self.model, self.classifier, forget_class=self.forget_class, n=self.n,
                                   guidance_scale=self.guidance_scale, sampler=self.sampler,
                                   num_inference_steps=self.num_inference_steps, seed=self.seed)

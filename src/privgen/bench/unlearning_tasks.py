@@ -295,6 +295,7 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     """
     from privgen.attacks.aux import aux_version_key
     from privgen.audit.unlearning.battery import Attack, Probe, run_attack
+    from privgen.audit.unlearning.forgotten import Forgotten
     from privgen.diffusion.store import load_model
 
     model, clf, clf_key, real, before, img_before = _evaluated(s, model_dir, classifier_dir)
@@ -307,8 +308,8 @@ def task_attack(s: BenchSettings, label: str, model_dir: str, classifier_dir: st
     att_dir = cache_path("attacked", f"{slug(label)}-{digest(attack_key)}")
     # The audit's battery runs the attack (one implementation for both).
     run_attack(att_dir, model, Attack(s.aux, s.attack_lr, curve_marks(s.attack_steps, s.curve_points), s.attack_batch, s.seed),
-               Probe(s.curve_n, s.guidance, s.eval_steps, s.seed, sampler=s.sampler), s.forget, clf, {**attack_key, "label": label},
-               quiet=quiet)
+               Probe(s.curve_n, s.guidance, s.eval_steps, s.seed, sampler=s.sampler), Forgotten(forget_class=s.forget), clf,
+               {**attack_key, "label": label}, quiet=quiet)
     att = RunDir.open(att_dir, "diffusion").metrics
     attacked = load_model(att_dir, model.device)
     after, img_after = cached_evaluation(attacked, att_dir, s, clf, real, clf_key)

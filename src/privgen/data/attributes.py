@@ -189,3 +189,8 @@ def style_dataset(base: ImageDataset) -> ImageDataset:
     attr = Attribute("thick", ("0", "1"))
     return ImageDataset(f"{base.name}-style", thicken(base.x, values), base.y, base.class_names,
                         {**base.meta, "measures": {"thick": "stroke-width"}}, (attr,), values[:, None])
+
+
+# The generator of each embedded attribute dataset, by its attribute names: what the audit applies to public
+# digits so an attacker's public data carry the model's attributes (balanced within every class).
+GENERATORS = {("colour",): colour_dataset, ("thick",): style_dataset}

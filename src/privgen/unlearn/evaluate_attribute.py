@@ -120,3 +120,52 @@ def forget_rate(unet: UNet2DModel, model: DiffusionModel, target: ForgetTarget, 
                            num_inference_steps=num_inference_steps, seed=seed).numpy()
     both, value = shows_forgotten(images, classes, target, measure, clf)
     return int(both.sum()), int(value.sum()), n
+
+
+def forgotten_attribute_samples(unet: UNet2DModel, model: DiffusionModel, clf: EvalCNN, target: ForgetTarget,
+                                measure: Measure, *, n: int, guidance_scale: float, real_forgotten: np.ndarray,
+                                sampler: str = DEFAULT_SAMPLER, num_inference_steps: int | None = None,
+                                seed: int = 0) -> dict[str, Any]:
+    """What an attacker gets under the forgotten value (the audit's probe, the attribute twin of
+    `privgen.eval.forgetting.forgotten_samples`): the forget rate of n samples asked for it, spread over the
+    classes; the measurement alone; the classifier's mean confidence in the class asked; and the FD of the
+    samples against the real test images showing the value (`real_forgotten`, their features)."""
+    import warnings
+
+    from privgen.eval.classifier import probabilities
+    from privgen.eval.frechet import MIN_SAMPLES, FewSamplesWarning
+
+    labels, classes = forgotten_grid(target, n)
+    steps = resolve_steps(sampler, num_inference_steps, model.recipe.sample_steps)
+    images = sample_labels(replace(model, unet=unet), labels, guidance_scale=guidance_scale, sampler=sampler,
+                           num_inference_steps=steps, seed=seed).numpy()
+    both, value = shows_forgotten(images, classes, target, measure, clf)
+    fd = None
+    if min(n, len(real_forgotten)) >= MIN_SAMPLES:
+        with warnings.catch_warnings():  # compared only with the oracle's FD at the same count
+            warnings.simplefilter("ignore", FewSamplesWarning)
+            fd = frechet_distance(extract_features(clf, images), real_forgotten)
+    confidence = probabilities(clf, images)[np.arange(n), classes]
+    return {"forget_acc": float(both.mean()), "measure_rate": float(value.mean()),
+            "confidence": float(confidence.mean()), "fd_forgotten": fd}
+
+
+def retained_attribute_fd(model: DiffusionModel, clf: EvalCNN, real: AttributeReal, target: ForgetTarget, *,
+                          n_per_condition: int, guidance_scales: tuple[float, ...], num_inference_steps: int,
+                          seed: int, sampler: str = DEFAULT_SAMPLER) -> dict[str, float]:
+    """FD of samples of every kept (class, value) condition, n each, against the real test images without
+    the forgotten value, per guidance scale ({"g1": .., "g3": ..}): the audit's retained quality."""
+    import warnings
+
+    from privgen.eval.frechet import FewSamplesWarning
+
+    labels, _, asked = condition_grid(target, n_per_condition)
+    labels = labels[torch.from_numpy(asked != target.value)]
+    out = {}
+    for g in guidance_scales:
+        images = sample_labels(model, labels, guidance_scale=g, sampler=sampler, num_inference_steps=num_inference_steps,
+                               seed=seed).numpy()
+        with warnings.catch_warnings():  # the rule compares the same model's FD at the same count
+            warnings.simplefilter("ignore", FewSamplesWarning)
+            out[f"g{g:g}"] = float(frechet_distance(extract_features(clf, images), real.features))
+    return out

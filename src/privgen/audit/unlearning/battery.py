@@ -19,7 +19,8 @@ from functools import reduce
 from pathlib import Path
 from typing import Any
 
-from privgen.attacks.aux import AuxData, AuxRequest, aux_version_key, build_aux
+from privgen.attacks.aux import AuxData, aux_version_key, build_aux
+from privgen.audit.unlearning.forgotten import Forgotten
 from privgen.cache import cache_path, digest, entry_lock
 from privgen.diffusion.solvers import DEFAULT_SAMPLER
 from privgen.diffusion.store import DiffusionModel, save_unet
@@ -89,21 +90,22 @@ def _finished(path: Path) -> bool:
     return (path / "metrics.json").exists()
 
 
-def cached_quality(model: DiffusionModel, model_key: str, clf, real, quality: Quality, clf_key: str) -> dict[str, float]:
+def cached_quality(model: DiffusionModel, model_key: str, clf, real, quality: Quality, clf_key: str,
+                   forgotten: Forgotten) -> dict[str, float]:
     """The model's retained quality before any attack: the same for every regime and lr, so computed once."""
     from privgen.serial import to_dict
 
-    key = {"model": model_key, "quality": to_dict(quality), "classifier": clf_key, "forget": real.forget_class}
+    key = {"model": model_key, "quality": to_dict(quality), "classifier": clf_key, "forget": forgotten.key}
     path = cache_path("evals", f"audit-quality-{digest(key)}")
     with entry_lock(path):
         if not (path / "metrics.json").exists():
-            fd = measure_quality(model, clf, real, quality)
+            fd = forgotten.retained_quality(model, clf, real, quality)
             path.mkdir(parents=True, exist_ok=True)
             atomic_write_json(path / "metrics.json", fd)
     return read_json(path / "metrics.json")
 
 
-def run_attack(path: Path, model: DiffusionModel, attack: Attack, probe: Probe, forget_class: int, clf,
+def run_attack(path: Path, model: DiffusionModel, attack: Attack, probe: Probe, forgotten: Forgotten, clf,
                record: dict[str, Any], *, aux: AuxData | None = None, quality: Quality | None = None,
                quality_at_start: dict[str, float] | None = None, real=None, real_forgotten=None,
                quiet: bool = True) -> dict[str, Any]:
@@ -112,23 +114,21 @@ def run_attack(path: Path, model: DiffusionModel, attack: Attack, probe: Probe, 
     `record` goes into the entry's config.json (the caller's key and labels). `aux` may be given when the
     caller built the attacker's data already (it is the same for every lr). With `quality`, the retained FD
     is measured at every probe point as well (`quality_at_start` is its value at step 0). With
-    `real_forgotten` (features of the real forgotten-class test images), every probe point also records what
+    `real_forgotten` (features of the real test images of what was forgotten), every probe point also records what
     an attacker gets: the classifier's mean confidence in the class and the FD of the probe's samples."""
     with entry_lock(path):
         if not _finished(path):
-            _attack(path, model, attack, probe, forget_class, clf, record, aux, quality, quality_at_start, real,
+            _attack(path, model, attack, probe, forgotten, clf, record, aux, quality, quality_at_start, real,
                     real_forgotten, quiet)
     return RunDir.open(path, "diffusion").metrics
 
 
-def build_attack_data(model: DiffusionModel, attack: Attack, forget_class: int, clf) -> AuxData:
-    kshot = attack.source == "kshot"
-    return build_aux(attack.source, AuxRequest(model, seed=attack.seed, k=attack.k or 10,
-                                               kshot_class=forget_class if kshot else None,
-                                               deleted_class=forget_class, classifier=clf))
+def build_attack_data(model: DiffusionModel, attack: Attack, forgotten: Forgotten, clf) -> AuxData:
+    return build_aux(attack.source, forgotten.aux_request(model, seed=attack.seed, k=attack.k, source=attack.source,
+                                                          clf=clf))
 
 
-def cached_attack_data(model: DiffusionModel, model_key: str, attack: Attack, forget_class: int, clf,
+def cached_attack_data(model: DiffusionModel, model_key: str, attack: Attack, forgotten: Forgotten, clf,
                        clf_key: str) -> AuxData | None:
     """The attacker's data when building it costs sampling (`generated`: 100 samples per condition), kept in
     the cache so that the attacks at every lr of one model share one build; None for the other sources,
@@ -139,11 +139,11 @@ def cached_attack_data(model: DiffusionModel, model_key: str, attack: Attack, fo
     import torch
 
     key = {"model": model_key, "source": attack.source, **aux_version_key(attack.source), "seed": attack.seed,
-           "forget": forget_class, "classifier": clf_key}
+           "forget": forgotten.key, "classifier": clf_key}
     path = cache_path("aux", f"{attack.source}-{digest(key)}")
     with entry_lock(path):
         if not (path / "aux.json").exists():
-            aux = build_attack_data(model, attack, forget_class, clf)
+            aux = build_attack_data(model, attack, forgotten, clf)
             path.mkdir(parents=True, exist_ok=True)
             atomic_write_npz(path / "aux.npz", x=aux.x.numpy(), y=aux.y.numpy())
             atomic_write_json(path / "aux.json", {"description": aux.description, "key": key})
@@ -152,19 +152,17 @@ def cached_attack_data(model: DiffusionModel, model_key: str, attack: Attack, fo
     return AuxData(x, y, read_json(path / "aux.json")["description"])
 
 
-def _attack(path: Path, model: DiffusionModel, attack: Attack, probe: Probe, forget_class: int, clf,
+def _attack(path: Path, model: DiffusionModel, attack: Attack, probe: Probe, forgotten: Forgotten, clf,
             record: dict[str, Any], aux: AuxData | None, quality: Quality | None,
             quality_at_start: dict[str, float] | None, real, real_forgotten, quiet: bool) -> None:
     from privgen.attacks import relearn
-    from privgen.attacks.probe import ForgetProbe
     from privgen.attacks.relearn import aux_loss
     from privgen.diffusion.preview import with_weights
 
-    aux = aux if aux is not None else build_attack_data(model, attack, forget_class, clf)
+    aux = aux if aux is not None else build_attack_data(model, attack, forgotten, clf)
     run = RunDir.create(path, "diffusion", {**model.config, "attack": {**record, "n_aux": len(aux)}}, overwrite=True)
     target = with_weights(model, copy.deepcopy(model.unet))  # relearn trains in place: the caller's model stays as it was
-    forget_probe = ForgetProbe(target, clf, forget_class, probe.n, probe.guidance_scale, probe.num_inference_steps,
-                               probe.seed, sampler=probe.sampler, real_forgotten=real_forgotten)
+    forget_probe = forgotten.probe(target, clf, probe, real_forgotten)
     forget_probe(0, target.unet)
     initial_probe = forget_probe.seconds  # before the attack starts: never part of its time
     fd: list[dict[str, Any]] = []
@@ -180,7 +178,8 @@ def _attack(path: Path, model: DiffusionModel, attack: Attack, probe: Probe, for
         forget_probe(step, unet)
         if quality is not None:
             t0 = time.perf_counter()
-            fd.append({"step": step, "fd_retained": measure_quality(with_weights(model, unet), clf, real, quality)})
+            fd.append({"step": step, "fd_retained": forgotten.retained_quality(with_weights(model, unet), clf, real,
+                                                                               quality)})
             unet.train()
             quality_seconds += time.perf_counter() - t0
 

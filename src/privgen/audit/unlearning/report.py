@@ -16,7 +16,28 @@ CURVES = "curves.png"
 
 
 def _forgotten(payload: dict[str, Any]) -> str:
-    return class_label(payload["forget_class"], payload.get("class_names"))
+    return payload.get("forget_attribute") or class_label(payload["forget_class"], payload.get("class_names"))
+
+
+def _confidence_of(payload: dict[str, Any]) -> str:
+    return "the class asked" if payload.get("forget_attribute") else _forgotten(payload)
+
+
+def _real_of(payload: dict[str, Any]) -> str:
+    return f"with {payload['forget_attribute']}" if payload.get("forget_attribute") else "of the class"
+
+
+def _probe_of(payload: dict[str, Any]) -> str:
+    if payload.get("forget_attribute"):
+        return f"asked for {payload['forget_attribute']} (spread over the classes)"
+    return "of the forgotten class"
+
+
+def _judged_by(payload: dict[str, Any]) -> str:
+    if payload.get("forget_attribute"):
+        return ("each counted when its attribute measures as the forgotten value and the evaluation classifier "
+                "reads the class asked (a recognisable digit in it)")
+    return "judged by the evaluation classifier"
 
 
 def recovery_cell(w: dict[str, Any]) -> str:
@@ -178,9 +199,10 @@ def write_report(run: RunDir, payload: dict[str, Any]) -> None:
         f"\n## Quality rule on: steps the oracle's retained quality keeps\n",
         markdown_table(on_headers, table_rows(payload, roles)),
         f"\n## What the attacker gets: samples of {_forgotten(payload)}\n",
-        f"The classifier's mean confidence in {_forgotten(payload)} / the FD of the probe's {s['n_per_class']} samples "
-        f"against the real test images of the class (in the classifier's feature space; biased upward at few "
-        f"samples, so compare the model with the oracle, same count), before the attack and after all {last} steps.\n",
+        f"The classifier's mean confidence in {_confidence_of(payload)} / the FD of the probe's {s['n_per_class']} "
+        f"samples against the real test images {_real_of(payload)} (in the classifier's feature space; biased upward "
+        f"at few samples, so compare the model with the oracle, same count), before the attack and after all {last} "
+        "steps.\n",
         markdown_table(att_headers, attacker_rows(payload, roles)),
         "",
         f"- **Recovery** = the model's forget rate after the attack minus the oracle's after the same attack "
@@ -192,8 +214,8 @@ def write_report(run: RunDir, payload: dict[str, Any]) -> None:
         f"{s['quality_factor']:g}× its own before the attack, at guidance 1 and 3 "
         f"({s['quality_n_per_class']} samples per class); an attack that destroys a model is not recovery to an "
         "attacker who needs the retained classes.",
-        f"- Forget rate: {s['n_per_class']} samples of the forgotten class per curve point at guidance "
-        f"{s['guidance_scale']:g} ({describe(s['sampler'], s['num_inference_steps'])}), judged by the evaluation classifier "
+        f"- Forget rate: {s['n_per_class']} samples {_probe_of(payload)} per curve point at guidance "
+        f"{s['guidance_scale']:g} ({describe(s['sampler'], s['num_inference_steps'])}), {_judged_by(payload)} "
         f"(test accuracy {payload['classifier_test_accuracy']}). Attack: batch {s['batch_size']}, probes at steps "
         f"{', '.join(map(str, payload['regimes'][next(iter(payload['regimes']))]['cells'][0]['steps']))}.\n",
         f"## Curves\n\n![curves]({CURVES})\n",

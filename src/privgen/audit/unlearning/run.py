@@ -16,6 +16,7 @@ from typing import Any
 
 from privgen import checks
 from privgen.audit.unlearning.battery import Attack, Probe, Quality
+from privgen.audit.unlearning.forgotten import Forgotten
 from privgen.audit.unlearning.regimes import Regime, parse_regimes
 from privgen.audit.unlearning.verdict import THREATS, Margins
 from privgen.data.class_names import class_label
@@ -108,7 +109,7 @@ class Subjects:
     """The resolved models: the audited one, the oracle (a directory, maybe still to train), the original."""
 
     model: str
-    forget: int
+    forgotten: Forgotten
     oracle: str
     train_oracle: bool
     original: str | None
@@ -129,16 +130,17 @@ def _same_data(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return [k for k in keys if a.get(k) != b.get(k)]
 
 
-def resolve_subjects(model_dir: Path, forget: str | None, oracle: Path | None, oracle_recipe: str | None,
-                     original: Path | None, seed: int) -> Subjects:
-    """Read the deletion record, check the oracle and the original against the model; one UserError each."""
-    from privgen.attacks.aux import deletion_record
-    from privgen.diffusion.store import describe_model
+def _forgotten(model, model_dir: Path, forget: str | None) -> Forgotten:
+    """The class or attribute value the audit measures: the model's deletion record, or --forget for a class."""
+    from privgen.attacks.aux import deleted_attribute, deletion_record
 
-    model = describe_model(model_dir)
     cfg = model.config
-    if not (Path(model_dir) / "metrics.json").exists():
-        raise UserError(f"--model {model_dir} is an unfinished run (no metrics.json); finish it first")
+    attribute = deleted_attribute(cfg)
+    if attribute is not None:
+        if forget is not None:
+            raise UserError(f"--forget {forget}: the model forgot the attribute value {attribute}, not a class "
+                            "(its deletion record); drop --forget")
+        return Forgotten(attribute=attribute)
     recorded = deletion_record(cfg)
     if forget is None and recorded is None:
         raise UserError(f"--model {model_dir} was never unlearned (no deletion record in its config.json); pass "
@@ -148,6 +150,30 @@ def resolve_subjects(model_dir: Path, forget: str | None, oracle: Path | None, o
         raise UserError(f"--forget {forget} disagrees with the model's deletion record "
                         f"({class_label(model.class_id(recorded), model.class_names)}); "
                         "drop --forget")
+    return Forgotten(forget_class=c_f)
+
+
+def _is_oracle_for(record: dict[str, Any], forgotten: Forgotten) -> bool:
+    """Whether an unlearning record says: retrained without exactly this class or attribute value."""
+    if record.get("method") != "retrain":
+        return False
+    if forgotten.attribute is not None:
+        fa = record.get("forget_attribute") or {}
+        return f"{fa.get('name')}={fa.get('value')}" == forgotten.attribute
+    return record.get("forget_class") == forgotten.forget_class
+
+
+def resolve_subjects(model_dir: Path, forget: str | None, oracle: Path | None, oracle_recipe: str | None,
+                     original: Path | None, seed: int) -> Subjects:
+    """Read the deletion record, check the oracle and the original against the model; one UserError each."""
+    from privgen.diffusion.store import describe_model
+
+    model = describe_model(model_dir)
+    cfg = model.config
+    if not (Path(model_dir) / "metrics.json").exists():
+        raise UserError(f"--model {model_dir} is an unfinished run (no metrics.json); finish it first")
+    forgotten = _forgotten(model, model_dir, forget)
+    what = forgotten.label(model.class_names)
     base = (cfg.get("unlearning") or {}).get("base_model")
     if oracle is not None:
         if oracle_recipe is not None:
@@ -160,13 +186,15 @@ def resolve_subjects(model_dir: Path, forget: str | None, oracle: Path | None, o
             raise UserError(f"--oracle {oracle} was trained on other data than the model ({', '.join(diff)} differ); "
                             "use an oracle retrained on the model's own data")
         rec = o_cfg.get("unlearning") or {}
-        if rec.get("method") != "retrain" or rec.get("forget_class") != c_f:
-            raise UserError(f"--oracle {oracle} is not a model retrained without {model.class_label(c_f)} (its record: "
-                            f"{rec.get('method') or 'never unlearned'}, class {rec.get('forget_class')}): it has seen "
-                            f"the class; retrain one with privgen unlearn run --method retrain --forget {c_f}")
+        if not _is_oracle_for(rec, forgotten):
+            flag = f"--forget-attribute {forgotten.attribute}" if forgotten.attribute else f"--forget {forgotten.key}"
+            raise UserError(f"--oracle {oracle} is not a model retrained without {what} (its record: "
+                            f"{rec.get('method') or 'never unlearned'}, class {rec.get('forget_class')}, attribute "
+                            f"{rec.get('forget_attribute')}): it has seen it; retrain one with privgen unlearn run "
+                            f"--method retrain {flag}")
         if base is not None and (Path(base) / "config.json").exists():
             _check_trained_alike(oracle, o_cfg, base, read_json(Path(base) / "config.json"))
-        return Subjects(str(Path(model_dir).resolve()), c_f, str(Path(oracle).resolve()), False,
+        return Subjects(str(Path(model_dir).resolve()), forgotten, str(Path(oracle).resolve()), False,
                         _check_original(original, cfg), base)
     if base is None or not (Path(base) / "config.json").exists():
         raise UserError(f"--model {model_dir} records no base model to retrain an oracle from; pass --oracle DIR "
@@ -179,7 +207,7 @@ def resolve_subjects(model_dir: Path, forget: str | None, oracle: Path | None, o
     if oracle_recipe is not None and oracle_recipe != recipe:
         raise UserError(f"--oracle-recipe {oracle_recipe}: the oracle must be trained with the recipe of the model it "
                         f"controls for ({recipe}), or its relearning speed is not comparable; drop the option")
-    return Subjects(str(Path(model_dir).resolve()), c_f, str(oracle_dir(Path(base), base_cfg, c_f, seed)), True,
+    return Subjects(str(Path(model_dir).resolve()), forgotten, str(oracle_dir(Path(base), base_cfg, forgotten, seed)), True,
                     _check_original(original, cfg), str(Path(base).resolve()))
 
 
@@ -208,20 +236,20 @@ def _check_original(original: Path | None, cfg: dict[str, Any]) -> str | None:
     return str(Path(original).resolve())
 
 
-def oracle_dir(base: Path, base_cfg: dict[str, Any], forget: int, seed: int) -> Path:
+def oracle_dir(base: Path, base_cfg: dict[str, Any], forgotten: Forgotten, seed: int) -> Path:
     """The benchmark's cache entry for this base's retrain oracle, so the audit and the benchmark share it.
     Keyed on the recipe and steps the base really trained with (its config.json), which `unlearn` retrains
     the oracle with: a base trained with `--steps 200` gets a 200-step oracle, not the recipe's default."""
     from privgen.bench.unlearning_tasks import BenchSettings, MethodSpec, unlearned_dir
 
-    s = BenchSettings(data=base_cfg["data"], forget=forget, seed=seed, recipe=base_cfg["recipe"]["name"], aux="retain",
+    s = BenchSettings(data=base_cfg["data"], forget=forgotten.forget_class, seed=seed, recipe=base_cfg["recipe"]["name"], aux="retain",
                       unlearn_steps=None, unlearn_lr=None, attack_steps=1, attack_lr=1.0, attack_batch=1,
                       curve_points=1, n_per_class=10, curve_n=1, eval_steps=1, guidance=1.0, device="cpu",
-                      data_hash=base_cfg.get("data_hash"))
+                      data_hash=base_cfg.get("data_hash"), forget_attribute=forgotten.attribute)
     return unlearned_dir(s, MethodSpec("retrain", "retrain"), base=base.resolve(), base_cfg=base_cfg)
 
 
-def check_regimes(regimes: tuple[Regime, ...], model_dir: str, forget: int) -> None:
+def check_regimes(regimes: tuple[Regime, ...], model_dir: str, forgotten: Forgotten) -> None:
     """Build every cheap attacker's data once now, so a regime this model cannot have (k above the class's
     images, public data of other classes) fails before anything is written."""
     from privgen.audit.unlearning.battery import build_attack_data
@@ -230,13 +258,13 @@ def check_regimes(regimes: tuple[Regime, ...], model_dir: str, forget: int) -> N
     from privgen.diffusion.store import model_split
 
     model = describe_model(model_dir)
-    have = int((model_split(model).train.y == forget).sum())
+    have = forgotten.count_in(model, model_split(model).train)
     for regime in regimes:
         if regime.k is not None and regime.k > have:
             raise UserError(f"--regimes {regime.name}: the model's training split has only {have} images of "
-                            f"{model.class_label(forget)}; use a k of at most {have}")
+                            f"{forgotten.label(model.class_names)}; use a k of at most {have}")
         if regime.source != "generated":
-            build_attack_data(model, _attack(regime, 1e-4, AuditSettings(steps=2, probe_steps=(1,))), forget, None)
+            build_attack_data(model, _attack(regime, 1e-4, AuditSettings(steps=2, probe_steps=(1,))), forgotten, None)
 
 
 def _attack(regime: Regime, lr: float, s: AuditSettings) -> Attack:
@@ -246,18 +274,19 @@ def _attack(regime: Regime, lr: float, s: AuditSettings) -> Attack:
 # ---------------------------------------------------------------------------------------------- tasks
 
 
-def task_oracle(base: str, forget: int, out: str, seed: int, device: str, quiet: bool = True) -> dict[str, Any]:
+def task_oracle(base: str, forgotten: Forgotten, out: str, seed: int, device: str, quiet: bool = True) -> dict[str, Any]:
     """Retrain the oracle into the shared cache (nothing when it is there)."""
     from privgen.cache import entry_lock
     from privgen.unlearn import unlearn
 
     with entry_lock(Path(out)):
         if not (Path(out) / "metrics.json").exists():
-            unlearn(base, "retrain", forget, out, seed=seed, device=device, overwrite=True, quiet=quiet)
+            unlearn(base, "retrain", forgotten.forget_class, out, seed=seed, device=device, overwrite=True, quiet=quiet,
+                    forget_attribute=forgotten.attribute)
     return {"dir": out}
 
 
-def task_cell(s: AuditSettings, role: str, model_dir: str, regime_name: str, lr: float, forget: int,
+def task_cell(s: AuditSettings, role: str, model_dir: str, regime_name: str, lr: float, forgotten: Forgotten,
               classifier_dir: str, quiet: bool = True) -> dict[str, Any]:
     """One attack of the battery: `role` is model, oracle or original; the oracle's also measures quality."""
     from privgen.attacks.aux import aux_version_key
@@ -266,11 +295,9 @@ def task_cell(s: AuditSettings, role: str, model_dir: str, regime_name: str, lr:
     from privgen.cache import cache_path, digest
     from privgen.checks import resolve_device
     from privgen.diffusion.model import apply_threads
-    from privgen.diffusion.store import load_model, model_split
+    from privgen.diffusion.store import load_model
     from privgen.eval import load_classifier
     from privgen.serial import to_dict
-    from privgen.eval.classifier import extract_features
-    from privgen.eval.forgetting import RealFeatures
 
     dev = resolve_device(s.device)
     clf, _ = load_classifier(classifier_dir, dev)
@@ -283,20 +310,19 @@ def task_cell(s: AuditSettings, role: str, model_dir: str, regime_name: str, lr:
     quality = s.quality() if role == ORACLE else None
     m_key = model_key(Path(model_dir))
     key = {"model": m_key, "regime": regime.name, "source": regime.source, "k": regime.k,
-           **aux_version_key(regime.source), "forget": forget, "lr": lr, "points": attack.points,
+           **aux_version_key(regime.source), "forget": forgotten.key, "lr": lr, "points": attack.points,
            "batch": attack.batch_size, "seed": s.seed, "probe": to_dict(probe),
            "quality": to_dict(quality) if quality is not None else None, "classifier": clf_key,
            "probe_records": FORGOTTEN_QUALITY}
     path = cache_path("attacked", "audit", f"{slug(Path(model_dir).name)}-{regime.name}-lr{lr:g}-{digest(key)}")
     real = q0 = None
-    test = model_split(model).test
-    real_forgotten = extract_features(clf, test.x[test.y == forget])
+    real_forgotten = forgotten.real_forgotten(clf, model)
     if quality is not None:
-        real = RealFeatures.of(clf, test, forget)
-        q0 = cached_quality(model, m_key, clf, real, quality, clf_key)
+        real = forgotten.real_retained(clf, model)
+        q0 = cached_quality(model, m_key, clf, real, quality, clf_key, forgotten)
     start = time.perf_counter()
-    aux = None if (path / "metrics.json").exists() else cached_attack_data(model, m_key, attack, forget, clf, clf_key)
-    metrics = run_attack(path, model, attack, probe, forget, clf, {**key, "role": role}, aux=aux, quality=quality,
+    aux = None if (path / "metrics.json").exists() else cached_attack_data(model, m_key, attack, forgotten, clf, clf_key)
+    metrics = run_attack(path, model, attack, probe, forgotten, clf, {**key, "role": role}, aux=aux, quality=quality,
                          quality_at_start=q0, real=real, real_forgotten=real_forgotten, quiet=quiet)
     return {"dir": str(path), "metrics": metrics, "seconds": round(time.perf_counter() - start, 2)}
 
@@ -306,7 +332,8 @@ def plan(s: AuditSettings, regimes: tuple[Regime, ...], subjects: Subjects, clas
 
     tasks = []
     if subjects.train_oracle:
-        tasks.append(Task("oracle", task_oracle, (subjects.base, subjects.forget, subjects.oracle, s.seed, s.device, quiet)))
+        tasks.append(Task("oracle", task_oracle, (subjects.base, subjects.forgotten, subjects.oracle, s.seed, s.device,
+                                                   quiet)))
     roles = [(ORACLE, subjects.oracle), (MODEL, subjects.model)]
     if subjects.original is not None:
         roles.append((ORIGINAL, subjects.original))
@@ -317,7 +344,7 @@ def plan(s: AuditSettings, regimes: tuple[Regime, ...], subjects: Subjects, clas
             for role, path in roles:
                 deps = ("oracle",) if role == ORACLE and subjects.train_oracle else ()
                 tasks.append(Task(cell_name(role, regime.name, lr), task_cell,
-                                  (s, role, path, regime.name, lr, subjects.forget, classifier_dir, quiet), deps))
+                                  (s, role, path, regime.name, lr, subjects.forgotten, classifier_dir, quiet), deps))
     return tasks
 
 
@@ -340,9 +367,9 @@ def run_audit(model_dir: Path, out: Path, s: AuditSettings, *, forget: str | Non
     s = dataclasses.replace(s, num_inference_steps=s.steps_of_sampler())  # the config records the steps run
     checks.positive_int("--workers", workers)
     subjects = resolve_subjects(model_dir, forget, oracle, oracle_recipe, original, s.seed)
-    check_regimes(regimes, subjects.model, subjects.forget)
+    check_regimes(regimes, subjects.model, subjects.forgotten)
     cfg = read_json(Path(subjects.model) / "config.json")
-    config = {"settings": to_dict(s), "model": subjects.model, "forget_class": subjects.forget,
+    config = {"settings": to_dict(s), "model": subjects.model, **subjects.forgotten.summary(),
               "oracle": subjects.oracle, "oracle_trained_here": subjects.train_oracle, "original": subjects.original}
     run = RunDir.create(out, KIND, config, overwrite=overwrite, resume=True)
     start = time.perf_counter()

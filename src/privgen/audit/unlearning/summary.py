@@ -81,7 +81,7 @@ def summarise(s, regimes: tuple[Regime, ...], subjects, results: dict[str, Any],
                                               "verdict": {t: combine([c[role]["verdict"][t]["verdict"] for c in cells])
                                                           for t in TABLES}}
                                        for role in roles}}
-    payload = {"settings": to_dict(s), "forget_class": subjects.forget, "model": subjects.model,
+    payload = {"settings": to_dict(s), **subjects.forgotten.summary(), "model": subjects.model,
                "oracle": subjects.oracle, "original": subjects.original, "regimes": out_regimes,
                "classifier_test_accuracy": clf_metrics.get("test_accuracy"),
                "sample_counts": {"per_curve_point": s.n_per_class, "quality_per_class": s.quality_n_per_class}}
