@@ -90,3 +90,17 @@ def test_a_colour_audit_trains_its_oracle_without_the_value_and_refuses_a_class_
     res = cli("audit", "unlearning", "--model", dimum, "--oracle", class_oracle, *FLAGS, "--out", tmp_path / "y")
     assert_user_error(res, "not a model retrained without colour=red", "--forget-attribute colour=red")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_attack_relearn_probes_the_forgotten_value_of_an_attribute_model(colour_models, cli, tmp_path, one_thread):
+    _, dimum, _ = colour_models
+    out = tmp_path / "att"
+    res = cli("attack", "relearn", "--model", dimum, "--aux", "retain", "--steps", 2, "--probe-every", 1,
+              "--n-per-class", 6, "--num-inference-steps", 2, "--device", "cpu", "--quiet", "--out", out)
+    assert res.code == 0, res.err
+    m = json.loads((out / "metrics.json").read_text())
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["attack"]["probe"]["forget_attribute"] == RED and cfg["attack"]["probe"]["forget_class"] is None
+    assert [p["step"] for p in m["relearn_curve"]] == [0, 1, 2]
+    assert all(p["n"] == 6 and 0 <= p["forget_acc"] <= p["measure_rate"] <= 1 for p in m["relearn_curve"])
+    assert "forget accuracy of colour=red" in (out / "report.md").read_text()

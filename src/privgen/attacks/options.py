@@ -36,18 +36,19 @@ class ProbeOptions:
         if self.num_inference_steps is not None:
             checks.ddim_steps("--num-inference-steps", self.num_inference_steps)
 
-    def resolve_class(self, model: DiffusionModel) -> int:
+    def resolve(self, model: DiffusionModel):
+        """What the probe measures (`privgen.audit.unlearning.forgotten.Forgotten`): --probe-class, else the
+        deletion record, a class or an attribute value."""
         from privgen.attacks.aux import deleted_attribute, deletion_record
+        from privgen.audit.unlearning.forgotten import Forgotten
 
+        if self.forget_class is None and deleted_attribute(model.config):
+            return Forgotten(attribute=deleted_attribute(model.config))
         c = self.forget_class if self.forget_class is not None else deletion_record(model.config)
-        if c is None and deleted_attribute(model.config):
-            raise UserError(f"--probe-every measures a forgotten class, but this model forgot "
-                            f"{deleted_attribute(model.config)}; its relearning curve is measured by privgen bench "
-                            "unlearning --forget-attribute (or pass --probe-class to probe a class)")
         if c is None:
             raise UserError("--probe-every measures the forgotten class, but this model has no deletion record "
                             "(it was not unlearned by privgen); pass --probe-class")
-        return model.class_id(c, "--probe-class")
+        return Forgotten(forget_class=model.class_id(c, "--probe-class"))
 
     def steps_for(self, model: DiffusionModel) -> int:
         return resolve_steps(self.sampler, self.num_inference_steps, model.recipe.sample_steps)
@@ -55,3 +56,10 @@ class ProbeOptions:
     def as_config(self, model: DiffusionModel) -> dict[str, Any]:
         return {"every": self.every, "n_per_class": self.n_per_class, "guidance_scale": self.guidance_scale,
                 "sampler": self.sampler, "num_inference_steps": self.steps_for(model)}
+
+
+def probed_label(probe_config: dict[str, Any], class_names) -> str:
+    """What a recorded probe measured, for reports: `colour=red`, or the class as `class_label` shows it."""
+    from privgen.data.class_names import class_label
+
+    return probe_config.get("forget_attribute") or class_label(probe_config["forget_class"], class_names)

@@ -17,11 +17,10 @@ from typing import Any, Callable
 import torch
 from diffusers import UNet2DModel
 
-from privgen.data.class_names import class_label
 from privgen.attacks.aux import AuxData, AuxRequest, build_aux
 from privgen.diffusion.loss import denoising_loss
 from privgen.diffusion.schedule import training_scheduler
-from privgen.attacks.options import ProbeOptions
+from privgen.attacks.options import ProbeOptions, probed_label
 from privgen.diffusion.model import apply_threads
 from privgen.diffusion.store import KIND, DiffusionModel, load_model, save_unet
 from privgen.diffusion.trainer import TrainState, fit, init_state
@@ -95,7 +94,7 @@ def relearn_run(model_dir: Path | str, aux_source: str, out: Path | str, *, step
     apply_threads(model.recipe, dev)
     if kshot_class is not None and aux_source != "kshot":
         raise UserError("--kshot-class only applies to --aux kshot (the other sources never name a class)")
-    probe_class = probe.resolve_class(model) if probe is not None else None
+    forgotten = probe.resolve(model) if probe is not None else None
     clf = None
     if aux_source == "generated" or probe is not None:
         from privgen.data.reference import stored_data
@@ -115,7 +114,7 @@ def relearn_run(model_dir: Path | str, aux_source: str, out: Path | str, *, step
               "batch_size": batch_size, "seed": seed, "base_model": str(Path(model_dir).resolve()),
               "k": k if aux_source == "kshot" else None}
     if probe is not None:
-        attack["probe"] = {**probe.as_config(model), "forget_class": probe_class}
+        attack["probe"] = {**probe.as_config(model), **forgotten.summary()}
     run = RunDir(Path(out), RUN_KIND)
     if par.is_main:
         run = RunDir.create(out, RUN_KIND, {**model.config, "device": str(dev), "attack": attack, **par.config()},
@@ -124,10 +123,10 @@ def relearn_run(model_dir: Path | str, aux_source: str, out: Path | str, *, step
     before = aux_loss(model.unet, aux, model.null_class)
     forget_probe = None
     if probe is not None and par.is_main:
-        from privgen.attacks.probe import ForgetProbe
+        from privgen.audit.unlearning.battery import Probe
 
-        forget_probe = ForgetProbe(model, clf, probe_class, probe.n_per_class, probe.guidance_scale,
-                                   probe.steps_for(model), seed, sampler=probe.sampler)
+        forget_probe = forgotten.probe(model, clf, Probe(probe.n_per_class, probe.guidance_scale, probe.steps_for(model),
+                                                         seed, sampler=probe.sampler), real_forgotten=None)
         forget_probe(0, model.unet)
     save_every = checkpoint_every or steps
     probe_every = probe.every if probe is not None else steps
@@ -178,7 +177,7 @@ def write_attack_report(run: RunDir) -> Path:
                                    ["aux loss before → after", f"{m['aux_loss_before']:.4f} → {m['aux_loss_after']:.4f}"]]
     if "relearn_curve" in m:
         p = attack["probe"]
-        what = class_label(p["forget_class"], run.config.get("class_names"))
+        what = probed_label(p, run.config.get("class_names"))
         save_relearn_curve(m["relearn_curve"], run.file(RELEARN_CURVE), what, p["guidance_scale"])
         figures.append(("Relearning curve", RELEARN_CURVE))
         first, last = m["relearn_curve"][0], m["relearn_curve"][-1]

@@ -57,9 +57,9 @@ def relearn(model: Path = typer.Option(..., "--model", help="Diffusion model dir
     curve = ""
     if "relearn_curve" in m:
         first, last = m["relearn_curve"][0], m["relearn_curve"][-1]
-        from privgen.data.class_names import class_label
+        from privgen.attacks.options import probed_label
 
-        what = class_label(run.config["attack"]["probe"]["forget_class"], run.config.get("class_names"))
+        what = probed_label(run.config["attack"]["probe"], run.config.get("class_names"))
         curve = f"; forget rate of {what} {first['forget_acc']:.0%} -> {last['forget_acc']:.0%}"
     print(f"relearn ({aux}, {m['n_aux']} images): {steps} steps in {m['attack_seconds']:.0f} s; aux loss "
           f"{m['aux_loss_before']:.4f} -> {m['aux_loss_after']:.4f}{curve}; wrote {run.path} (report: "

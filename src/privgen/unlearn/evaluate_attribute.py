@@ -123,13 +123,13 @@ def forget_rate(unet: UNet2DModel, model: DiffusionModel, target: ForgetTarget, 
 
 
 def forgotten_attribute_samples(unet: UNet2DModel, model: DiffusionModel, clf: EvalCNN, target: ForgetTarget,
-                                measure: Measure, *, n: int, guidance_scale: float, real_forgotten: np.ndarray,
+                                measure: Measure, *, n: int, guidance_scale: float, real_forgotten: np.ndarray | None,
                                 sampler: str = DEFAULT_SAMPLER, num_inference_steps: int | None = None,
                                 seed: int = 0) -> dict[str, Any]:
     """What an attacker gets under the forgotten value (the audit's probe, the attribute twin of
     `privgen.eval.forgetting.forgotten_samples`): the forget rate of n samples asked for it, spread over the
     classes; the measurement alone; the classifier's mean confidence in the class asked; and the FD of the
-    samples against the real test images showing the value (`real_forgotten`, their features)."""
+    samples against the real test images showing the value (`real_forgotten`, their features; None: no FD)."""
     import warnings
 
     from privgen.eval.classifier import probabilities
@@ -141,7 +141,7 @@ def forgotten_attribute_samples(unet: UNet2DModel, model: DiffusionModel, clf: E
                            num_inference_steps=steps, seed=seed).numpy()
     both, value = shows_forgotten(images, classes, target, measure, clf)
     fd = None
-    if min(n, len(real_forgotten)) >= MIN_SAMPLES:
+    if real_forgotten is not None and min(n, len(real_forgotten)) >= MIN_SAMPLES:
         with warnings.catch_warnings():  # compared only with the oracle's FD at the same count
             warnings.simplefilter("ignore", FewSamplesWarning)
             fd = frechet_distance(extract_features(clf, images), real_forgotten)
