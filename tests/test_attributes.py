@@ -321,3 +321,22 @@ def test_forgetting_a_class_of_an_attribute_model(colour_model, tmp_path):
                   options={"n_generated": 8})
     assert run.metrics["forget_class"] == 3 and run.metrics["n_forget"] * 9 == pytest.approx(run.metrics["n_retain"],
                                                                                             rel=0.01)
+
+
+def test_dimum_fresh_rows_redraws_only_the_forgotten_conditions_vectors(colour_model, tmp_path):
+    """--option fresh_rows=true: every row asking for red is re-drawn (moved by O(1)); a 2-step fine-tune
+    moves the kept rows by about lr per step."""
+    from privgen.diffusion.store import load_model
+    from privgen.unlearn import unlearn
+    from privgen.unlearn.target import ForgetTarget
+
+    base = load_model(colour_model)
+    run = unlearn(colour_model, "dimum", None, tmp_path / "fresh", steps=2, batch_size=8, quiet=True,
+                  forget_attribute="colour=red", options={"fresh_rows": True})
+    after = load_model(run.path)
+    red = ForgetTarget.of_attribute(base.conditions, "colour=red").forgotten_rows()
+    moved = (after.unet.class_embedding.weight - base.unet.class_embedding.weight).norm(dim=1).detach()
+    others = torch.ones(len(moved), dtype=torch.bool)
+    others[red] = False
+    assert moved[red].min() > 1.0 and moved[others].max() < 0.1, (moved[red], moved[others].max())
+    assert run.config["unlearning"]["options"]["fresh_rows"] is True

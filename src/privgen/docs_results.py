@@ -8,7 +8,7 @@ function is called, so report and doc cannot differ.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from privgen.docs_tables import renderer
 from privgen.report import markdown_table
@@ -255,7 +255,7 @@ def _ci(ci: list[float]) -> str:
     return f"[{_p1(ci[0])}, {_p1(ci[1])}]"
 
 
-ORACLE = "retrain"
+ORACLE, ORIGINAL = "retrain", "original"
 
 
 def _attr_label(name: str) -> str:
@@ -296,6 +296,33 @@ def _attribute_curve(payloads: Payloads, args: Args) -> str:
     rows = [[_attr_label(name), " / ".join(f"{100 * p['forget_rate']:.0f}" for p in models[name]["attack"]["relearn_curve"]) + "%"]
             for name in order]
     return markdown_table(["model", "curve"], rows)
+
+
+@renderer("attribute-dimra-per-value")
+def _attribute_dimra_per_value(payloads: Payloads, args: Args) -> str:
+    """One attribute benchmark per forgotten value and seed (results.json each): the forget rate at the
+    headline guidance before → after DiMRA for DiMUM, the oracle and the original; DiMUM's gap to the oracle
+    after the attack with its Newcombe 95% interval; DiMUM's relearning curve."""
+    from privgen.audit.unlearning.scores import difference_ci
+
+    g = args.get("guidance", "g3")
+    rows = []
+    for p in sorted(payloads, key=lambda p: (p["forget_attribute"], p["settings"]["seed"])):
+        models = p["models"]
+        d, o = models["dimum"]["after"][g], models[ORACLE]["after"][g]
+        k_d, k_o = round(d["forget_rate"] * d["n_forget"]), round(o["forget_rate"] * o["n_forget"])
+        lo, hi = difference_ci(k_d, d["n_forget"], k_o, o["n_forget"])
+        rows.append([p["forget_attribute"], p["settings"]["seed"],
+                     f"{_p1(models['dimum']['before'][g]['forget_rate'])} → {_p1(d['forget_rate'])} {_ci(d['forget_rate_ci'])}",
+                     f"{_p1(models[ORACLE]['before'][g]['forget_rate'])} → {_p1(o['forget_rate'])} {_ci(o['forget_rate_ci'])}",
+                     f"{_p1(models[ORIGINAL]['before'][g]['forget_rate'])} → {_p1(models[ORIGINAL]['after'][g]['forget_rate'])}",
+                     f"{100 * (d['forget_rate'] - o['forget_rate']):+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]",
+                     f"{_p1(models['dimum']['before'][g]['measure_rate'])} → {_p1(d['measure_rate'])}",
+                     " / ".join(f"{100 * q['forget_rate']:.0f}" for q in models["dimum"]["attack"]["relearn_curve"]) + "%"])
+    return markdown_table(["forgotten", "seed", f"DiMUM {g}: before → after [95% CI]", "oracle: before → after [95% CI]",
+                           "original: before → after", "DiMUM − oracle after, points [95% CI]",
+                           "DiMUM, measured as the value (digit or not): before → after",
+                           "DiMUM's curve (every 200 steps)"], rows)
 
 
 # ---- the unlearning audit (privgen audit unlearning: metrics.json, with and without the quality rule) ----

@@ -73,6 +73,17 @@ def resolve_alt_value(alt: str, target) -> int | None:
     return v
 
 
+def redraw_rows(unet, rows: torch.Tensor, generator: torch.Generator) -> None:
+    """Replace embedding rows by fresh draws from the embedding's own initialiser (N(0, 1), as
+    `torch.nn.Embedding`), so the forgotten condition's vectors keep nothing of what pretraining put in them.
+    Fine-tuning moves embedding vectors little (about lr per step under Adam), so without this DiMUM's
+    memorisation lives in the shared weights that map the *pretrained* vectors to the alternative; an attack
+    that drifts those weights back lets the old vectors decode to the forgotten content again."""
+    emb = unet.class_embedding.weight
+    with torch.no_grad():
+        emb[rows.to(emb.device)] = torch.randn(len(rows), emb.shape[1], generator=generator).to(emb.device, emb.dtype)
+
+
 @register
 class DiMUM(Method):
     name = "dimum"
@@ -84,6 +95,7 @@ class DiMUM(Method):
         alt_class: str = "next"
         lam: float = 1.0
         n_generated: int = 256
+        fresh_rows: bool = False   # re-draw the forgotten condition's embedding rows before memorising
 
     def validate(self, forget_class: int, num_classes: int) -> None:
         if self.opt.alt not in ALT_SOURCES:
@@ -101,6 +113,8 @@ class DiMUM(Method):
             raise UserError("--alt generated samples one value of θ0; give --alt-class VALUE or next, not random")
 
     def prepare(self, ctx: UnlearnContext) -> None:
+        if self.opt.fresh_rows:
+            redraw_rows(ctx.unet, ctx.forgotten_rows(), ctx.generator)
         if ctx.target is not None and ctx.target.is_attribute:
             return self._prepare_attribute(ctx)
         self.validate(ctx.forget_class, ctx.num_classes)

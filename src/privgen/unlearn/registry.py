@@ -37,7 +37,14 @@ def build_method(name: str, options: dict[str, Any] | None = None) -> Method:
     return cls(replace(cls.Options(), **options))
 
 
-_PARSERS = {"float": float, "int": int}
+def _boolean(raw: str) -> bool:
+    words = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+    if raw.lower() not in words:
+        raise ValueError(raw)
+    return words[raw.lower()]
+
+
+_PARSERS = {"float": float, "int": int, "bool": _boolean}
 
 
 def coerce_options(name: str, pairs: Iterable[tuple[str, str]], flag: str = "--option") -> dict[str, Any]:
