@@ -325,10 +325,27 @@ def _attribute_dimra_per_value(payloads: Payloads, args: Args) -> str:
                            "DiMUM's curve (every 200 steps)"], rows)
 
 
+@renderer("attribute-pre-attack")
+def _attribute_pre_attack(payloads: Payloads, args: Args) -> str:
+    """Records of one unlearned model each (the measuring script's JSON lines): the library's forget rate of
+    the forgotten value before any attack at guidance 1 / 3 with the 95% interval at 3, and the measurement
+    alone beside it; grouped by method, then value and seed."""
+    order = _list(args, "methods")
+    records = [r for p in payloads for r in p]
+    records.sort(key=lambda r: (order.index(r["method"]) if r["method"] in order else len(order), r["value"],
+                                r["seed"], r["model"]))
+    rows = [[r["method"] + (" (fresh_rows)" if (r.get("options") or {}).get("fresh_rows") else ""), r["value"],
+             r["seed"], f"{_p1(r['g1']['forget_rate'])} / {_p1(r['g3']['forget_rate'])} {_ci(r['g3']['forget_rate_ci'])}",
+             f"{_p1(r['g1']['measure_rate'])} / {_p1(r['g3']['measure_rate'])}"] for r in records]
+    return markdown_table(["method", "forgotten", "seed", "forget rate g1 / g3 [95% CI at g3]",
+                           "measured as the colour, digit or not: g1 / g3"], rows)
+
+
 # ---- the unlearning audit (privgen audit unlearning: metrics.json, with and without the quality rule) ----
 
 def _audit_model(p: dict) -> str:
-    return Path(p["model"]).name.split("-")[0]
+    name = Path(p["model"]).name.split("-")[0]
+    return f"{name} ({p['forget_attribute']})" if p.get("forget_attribute") else name
 
 
 @renderer("unlearning-audit")
