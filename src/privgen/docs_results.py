@@ -341,6 +341,37 @@ def _attribute_pre_attack(payloads: Payloads, args: Args) -> str:
                            "measured as the colour, digit or not: g1 / g3"], rows)
 
 
+@renderer("attack-curves")
+def _attack_curves(payloads: Payloads, args: Args) -> str:
+    """`attack relearn --probe-every` runs (metrics.json each, named by `names=`): the forget rate at every
+    probe point, and the measurement alone at the last one."""
+    names = _list(args, "names")
+    rows = [[name, " / ".join(f"{100 * q['forget_acc']:.0f}" for q in m["relearn_curve"]) + "%",
+             _p1(m["relearn_curve"][-1].get("measure_rate", float("nan"))), m["relearn_curve"][-1]["n"]]
+            for name, m in zip(names, payloads)]
+    return markdown_table(["model", "forget rate at each probe (every 200 steps)", "measured as the value at the end",
+                           "samples per point"], rows)
+
+
+@renderer("attribute-quality")
+def _attribute_quality(payloads: Payloads, args: Args) -> str:
+    """Unlearned models' evaluation before any attack at guidance 3: records of the evaluating script (JSON
+    lines) and, from attribute benchmark results.json files, the rows of `rows=` (default dimum, retrain)."""
+    g = args.get("guidance", "g3")
+    labels = _list(args, "rows") or ["dimum", ORACLE]
+    found = []
+    for p in payloads:
+        if isinstance(p, dict):
+            tag = f"{p['forget_attribute']}, seed {p['settings']['seed']}"
+            found += [(f"{_attr_label(k)} ({tag}, benchmark)", p["models"][k]["before"][g]) for k in labels]
+        else:
+            found += [(r["model"], r[g]) for r in p]
+    rows = [[name, _p1(m["forget_rate"]), _p1(m["kept_attr_acc"]), _p1(m["class_acc"]), _p1(m["forget_class_acc"]),
+             f"{m['fd_retained']:.2f}"] for name, m in found]
+    return markdown_table(["model", "forget rate", "kept colours as asked", "class acc. (kept colours)",
+                           "class acc. under the forgotten colour", "FD retained"], rows)
+
+
 # ---- the unlearning audit (privgen audit unlearning: metrics.json, with and without the quality rule) ----
 
 def _audit_model(p: dict) -> str:
