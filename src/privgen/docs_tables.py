@@ -339,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-import privgen.docs_results  # noqa: E402,F401  (registers the audit, DP, VFL, diffusion and attribute renderers)
+import privgen.docs_results  # noqa: E402,F401  (registers the audit, DP, VFL, diffusion renderers)
+import privgen.docs_results_unlearning  # noqa: E402,F401  (the unlearning and attribute renderers)
 
 if __name__ == "__main__":  # run as a script this file is `__main__`; the renderers register in privgen.docs_tables
     from privgen.docs_tables import main as _main
